@@ -1,0 +1,40 @@
+"""Groups and grids as data, with no learning: rotations, the icosphere hierarchy,
+smooth switching functions, neighbour lists and the 17 plane groups."""
+
+from equisym.geometry.neighbors import NeighborList, check_structure, neighbor_list
+from equisym.geometry.rotations import (
+    axis_angle_rotation,
+    icosahedral_rotations,
+    icosahedron_faces,
+    icosahedron_vertices,
+    random_o3,
+    random_rotation,
+    random_z_rotation,
+)
+from equisym.geometry.switching import (
+    cosine_cutoff,
+    smooth_cutoff,
+    smooth_max,
+    smooth_max_bias,
+    smooth_switch_on,
+    smoothstep,
+)
+
+__all__ = [
+    "NeighborList",
+    "check_structure",
+    "neighbor_list",
+    "axis_angle_rotation",
+    "icosahedral_rotations",
+    "icosahedron_faces",
+    "icosahedron_vertices",
+    "random_o3",
+    "random_rotation",
+    "random_z_rotation",
+    "cosine_cutoff",
+    "smooth_cutoff",
+    "smooth_max",
+    "smooth_max_bias",
+    "smooth_switch_on",
+    "smoothstep",
+]
