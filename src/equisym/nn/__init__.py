@@ -1,1 +1,31 @@
-"""equisym.nn"""
+"""Layers and models. Nothing here reads files."""
+
+from equisym.nn.csgnn import CSGNN, CSGNNConfig, SphericalBackbone, SphericalBackboneConfig
+from equisym.nn.mapping import ConcentricSphericalMapping, MappingConfig
+from equisym.nn.pointnet import DGCNN, DGCNNConfig, PointNet, PointNetConfig
+from equisym.nn.sphere import RadialConv, SphereConv, SpherePool, global_pool
+from equisym.nn import csgnn as _csgnn, pointnet as _pointnet
+from equisym.nn.registry import build_model, register_model
+
+register_model("csgnn", CSGNNConfig, CSGNN, _csgnn.CSGNN_PRESETS)
+register_model("pointnet", PointNetConfig, PointNet, _pointnet.POINTNET_PRESETS)
+register_model("dgcnn", DGCNNConfig, DGCNN, _pointnet.DGCNN_PRESETS)
+
+__all__ = [
+    "CSGNN",
+    "DGCNN",
+    "DGCNNConfig",
+    "PointNet",
+    "PointNetConfig",
+    "build_model",
+    "register_model",
+    "CSGNNConfig",
+    "SphericalBackbone",
+    "SphericalBackboneConfig",
+    "ConcentricSphericalMapping",
+    "MappingConfig",
+    "RadialConv",
+    "SphereConv",
+    "SpherePool",
+    "global_pool",
+]

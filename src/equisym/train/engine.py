@@ -1,0 +1,445 @@
+"""The training engine: typed run configs, the task registry and run directories.
+
+A *task* (point-cloud classification, interatomic potential, DOS regression, wallpaper
+classification, ...) is a :class:`Task` subclass registered with :func:`register_task`. It
+declares its config dataclass (a :class:`RunConfig` subclass adding ``data`` and ``model``
+sections), builds its Lightning data module and module, and evaluates a trained module.
+The engine does the rest, the same way for every task:
+
+- :func:`train`: validate the config, set up the data (before writing anything), write the
+  run directory (``config.yaml``, ``train.log``, ``metrics.csv``, ``best.ckpt``,
+  ``last.ckpt``, ``metrics.json``, ``learning_curves.png``), resume from ``last.ckpt``,
+  multi-process training through Lightning's DDP;
+- :func:`evaluate_checkpoint`: rebuild a task from the config stored in a checkpoint and
+  evaluate it, optionally on other data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+import torch
+import yaml
+
+from equisym.config import apply_overrides, from_dict, to_dict
+from equisym.errors import EquisymError
+
+__all__ = [
+    "TrainerConfig",
+    "OptimConfig",
+    "RunConfig",
+    "Task",
+    "TaskModule",
+    "TASKS",
+    "register_task",
+    "load_config",
+    "configure_optimizers",
+    "train",
+    "evaluate_checkpoint",
+    "load_checkpoint",
+    "global_rank",
+]
+
+log = logging.getLogger("equisym")
+
+
+@dataclass
+class TrainerConfig:
+    """Options passed to the Lightning ``Trainer`` (see its documentation for details)."""
+
+    max_epochs: int = 20
+    """Number of passes over the training set."""
+    max_time: str | None = None
+    """Wall-clock limit ``"DD:HH:MM:SS"``; training stops cleanly when reached."""
+    accelerator: str = "auto"
+    """``"cpu"``, ``"gpu"`` or ``"auto"``."""
+    devices: int | str = 1
+    """Number of devices (processes) per node, or ``"auto"``."""
+    strategy: str = "auto"
+    """``"auto"``, ``"ddp"`` (multi-process data parallel, gloo on CPU), ``"ddp_spawn"``, ..."""
+    num_nodes: int = 1
+    """Number of machines for DDP."""
+    precision: str = "32-true"
+    """``"32-true"``, ``"64-true"``, ``"bf16-mixed"``, ..."""
+    gradient_clip_val: float | None = None
+    """Clip the gradient norm to this value."""
+    limit_train_batches: int | float = 1.0
+    """Batches per epoch (int) or fraction of the training set (float)."""
+    limit_val_batches: int | float = 1.0
+    """Validation batches (int) or fraction (float)."""
+    check_val_every_n_epoch: int = 1
+    """Validate every N epochs."""
+    log_every_n_steps: int = 10
+    """Step-level logging interval."""
+    progress_bar: bool = True
+    """Show a progress bar."""
+    deterministic: bool = False
+    """Ask torch for deterministic algorithms."""
+
+    def lightning_kwargs(self) -> dict:
+        kwargs = to_dict(self)
+        kwargs.pop("progress_bar")
+        kwargs["enable_progress_bar"] = self.progress_bar
+        return kwargs
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and learning-rate schedule."""
+
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    """Optimizer."""
+    lr: float = 1e-3
+    """Initial learning rate."""
+    weight_decay: float = 0.0
+    """Weight decay (decoupled for AdamW)."""
+    momentum: float = 0.9
+    """Momentum (SGD only)."""
+    scheduler: Literal["none", "plateau", "cosine", "step"] = "none"
+    """LR schedule: ``plateau`` (on the monitored validation metric), ``cosine`` (to ``min_lr``
+    over ``trainer.max_epochs``), ``step`` (× ``gamma`` every ``step_size`` epochs)."""
+    warmup_epochs: int = 0
+    """Linear warm-up epochs before ``cosine``/``step`` schedules."""
+    min_lr: float = 0.0
+    """Final LR of the cosine schedule."""
+    factor: float = 0.1
+    """LR factor of the plateau schedule."""
+    patience: int = 4
+    """Epochs without improvement before a plateau reduction."""
+    step_size: int = 10
+    """Epochs between step reductions."""
+    gamma: float = 0.5
+    """LR factor of the step schedule."""
+
+
+@dataclass
+class RunConfig:
+    """The keys shared by every task's config."""
+
+    task: str = ""
+    """Which task (``pointcloud-classification``, ...)."""
+    seed: int = 0
+    """Seed of everything random in the run (model init, shuffling, augmentation)."""
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """Lightning Trainer options."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimizer and schedule."""
+
+
+class Task:
+    """Base class of tasks; subclasses set the class attributes and implement the builders."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    monitor: ClassVar[tuple[str, Literal["min", "max"]]] = ("val/loss", "min")
+
+    def expand(self, cfg: Any) -> Any:
+        """Fill in derived values (e.g. a model section from its preset); default: unchanged."""
+        return cfg
+
+    def build_datamodule(self, cfg: Any) -> L.LightningDataModule:
+        raise NotImplementedError
+
+    def build_module(self, cfg: Any) -> L.LightningModule:
+        raise NotImplementedError
+
+    def evaluate(self, module: L.LightningModule, datamodule: L.LightningDataModule, cfg: Any, out_dir: Path, options: dict) -> dict:
+        """Evaluate a trained module; write plots into ``out_dir``; return JSON-safe metrics."""
+        raise NotImplementedError
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator registering a task under ``cls.name``."""
+    TASKS[cls.name] = cls()
+    return cls
+
+
+def _ensure_tasks() -> None:
+    import equisym.train.tasks  # noqa: F401  (registers the tasks)
+
+
+def load_config(data: dict, overrides: list[str] | None = None) -> tuple[Task, Any]:
+    """Validate a config mapping (after ``key=value`` overrides) against its task's dataclass."""
+    _ensure_tasks()
+    data = apply_overrides(dict(data), overrides or [])
+    name = data.get("task")
+    if name not in TASKS:
+        raise EquisymError(f"config key 'task' must be one of {', '.join(sorted(TASKS))}; got {name!r}")
+    task = TASKS[name]
+    cfg = task.expand(from_dict(task.config_class, data))
+    return task, cfg
+
+
+class TaskModule(L.LightningModule):
+    """Base LightningModule: stores the run config (so checkpoints are self-describing) and
+    builds the optimizer from ``cfg.optim``."""
+
+    monitor: tuple[str, str] = ("val/loss", "min")
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.save_hyperparameters({"config": to_dict(cfg), "equisym_version": _version()})
+
+    def configure_optimizers(self):
+        return configure_optimizers(self, self.cfg.optim, self.monitor)
+
+
+def _version() -> str:
+    from equisym import __version__
+
+    return __version__
+
+
+def configure_optimizers(module: L.LightningModule, optim: OptimConfig, monitor: tuple[str, str]) -> dict:
+    """Optimizer + scheduler dict for ``LightningModule.configure_optimizers``."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    if optim.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    elif optim.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+    if optim.scheduler == "none":
+        return {"optimizer": opt}
+    if optim.scheduler == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=monitor[1], factor=optim.factor, patience=optim.patience)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor[0], "interval": "epoch"}}
+    max_epochs = max(1, module.trainer.max_epochs if module._trainer is not None else 1)
+    warm = optim.warmup_epochs
+
+    def factor(epoch: int) -> float:
+        if epoch < warm:
+            return (epoch + 1) / (warm + 1)
+        if optim.scheduler == "step":
+            return optim.gamma ** ((epoch - warm) // optim.step_size)
+        progress = min(1.0, (epoch - warm) / max(1, max_epochs - warm))
+        floor = optim.min_lr / optim.lr
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+def global_rank() -> int:
+    """Rank of this process in a (Lightning-launched) multi-process run, 0 otherwise."""
+    for key in ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if key in os.environ:
+            return int(os.environ[key])
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    node = int(os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", 0)))
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return node * per_node + local
+
+
+class _EpochSummary(L.Callback):
+    """Logs one aligned line of metrics per validation epoch to ``train.log``."""
+
+    def __init__(self) -> None:
+        self.start = time.time()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        parts = [f"epoch {trainer.current_epoch:4d}"]
+        for key, value in sorted(trainer.callback_metrics.items()):
+            if value.numel() == 1:
+                parts.append(f"{key} {float(value):.5g}")
+        parts.append(f"({time.time() - self.start:.0f} s)")
+        log.info("  ".join(parts))
+
+
+def _setup_file_log(out: Path) -> logging.Handler:
+    handler = logging.FileHandler(out / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("equisym", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    return handler
+
+
+def _remove_file_log(handler: logging.Handler) -> None:
+    for name in ("equisym", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()
+
+
+def _check_resume(out: Path, cfg_dict: dict) -> None:
+    last = out / "last.ckpt"
+    if not last.exists():
+        raise EquisymError(f"cannot resume: {last} does not exist")
+    saved_path = out / "config.yaml"
+    if saved_path.exists():
+        saved = yaml.safe_load(saved_path.read_text())
+        for key in set(saved) | set(cfg_dict):
+            if key == "trainer":
+                continue
+            if saved.get(key) != cfg_dict.get(key):
+                raise EquisymError(
+                    f"cannot resume {out}: the config's '{key}' section differs from the run's config.yaml "
+                    "(only trainer options may change on resume)"
+                )
+
+
+def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None = None, resume: bool = False) -> dict:
+    """Train a task from a config mapping into ``out_dir``; return the final metrics.
+
+    Raises:
+        EquisymError: invalid config or data (nothing written), an existing run without
+            ``resume``, or a resume whose config differs in anything but trainer options.
+    """
+    task, cfg = load_config(config, overrides)
+    cfg_dict = to_dict(cfg)
+    out = Path(out_dir)
+    rank0 = global_rank() == 0
+    if rank0:
+        if resume:
+            _check_resume(out, cfg_dict)
+        elif (out / "last.ckpt").exists() or (out / "metrics.json").exists():
+            raise EquisymError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = task.build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")  # data problems surface here, before anything is written
+    module = task.build_module(cfg)
+    if rank0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
+    handler = _setup_file_log(out) if rank0 else None
+    try:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+        from lightning.pytorch.loggers import CSVLogger
+
+        metric, mode = task.monitor
+        checkpoint = ModelCheckpoint(
+            dirpath=out, filename="best", monitor=metric, mode=mode, save_last=True, enable_version_counter=False
+        )
+        trainer = L.Trainer(
+            default_root_dir=out,
+            logger=CSVLogger(out, name="", version=""),
+            callbacks=[checkpoint, _EpochSummary()],
+            num_sanity_val_steps=0,
+            **cfg.trainer.lightning_kwargs(),
+        )
+        if resume:
+            epoch = torch.load(out / "last.ckpt", map_location="cpu", weights_only=False).get("epoch", 0)
+            log.info(f"resuming from epoch {epoch + 1} of {out / 'last.ckpt'}")
+        start = time.time()
+        log.info(f"training task {task.name} into {out} ({sum(p.numel() for p in module.parameters())} parameters)")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(out / "last.ckpt") if resume else None)
+        if not trainer.is_global_zero:
+            return {}
+        elapsed = time.time() - start
+        best = checkpoint.best_model_path or str(out / "last.ckpt")
+        if os.path.exists(best):
+            module.load_state_dict(load_checkpoint(best)["state_dict"])
+        module.eval()
+        metrics = task.evaluate(module, datamodule, cfg, out, {})
+        metrics["training"] = {
+            "epochs": trainer.current_epoch,
+            "wall_time_s": round(elapsed, 1),
+            "best_checkpoint": os.path.basename(best),
+            "monitor": metric,
+            "best_score": None if checkpoint.best_model_score is None else float(checkpoint.best_model_score),
+            "parameters": sum(p.numel() for p in module.parameters()),
+        }
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        plot_learning_curves(out / "metrics.csv", out / "learning_curves.png")
+        log.info(f"done: {json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)})}")
+        return metrics
+    finally:
+        if handler is not None:
+            _remove_file_log(handler)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint written by :func:`train` (a Lightning checkpoint holding the config)."""
+    path = Path(path)
+    if not path.exists():
+        raise EquisymError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise EquisymError(f"cannot read checkpoint {path}: {err}") from None
+    if not isinstance(ckpt, dict) or "config" not in ckpt.get("hyper_parameters", {}):
+        raise EquisymError(f"{path} is not an equisym checkpoint (no stored config)")
+    return ckpt
+
+
+def evaluate_checkpoint(
+    path: str | os.PathLike, out_dir: str | os.PathLike | None = None, overrides: list[str] | None = None, data: str | None = None
+) -> dict:
+    """Evaluate a trained checkpoint; write ``metrics.json`` and plots into ``out_dir``.
+
+    Args:
+        path: ``best.ckpt`` or ``last.ckpt`` of a run.
+        out_dir: output folder (default: ``<run>/eval``).
+        overrides: ``key=value`` overrides of the stored config (e.g. ``eval.votes=5``).
+        data: task-specific alternative data (a folder or file), passed as ``options["data"]``.
+    """
+    ckpt = load_checkpoint(path)
+    task, cfg = load_config(ckpt["hyper_parameters"]["config"], overrides)
+    out = Path(out_dir) if out_dir is not None else Path(path).parent / "eval"
+    datamodule = task.build_datamodule(cfg)
+    module = task.build_module(cfg)
+    module.load_state_dict(ckpt["state_dict"])
+    module.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = task.evaluate(module, datamodule, cfg, out, {"data": data})
+    metrics["checkpoint"] = str(path)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def plot_learning_curves(csv_path: Path, png_path: Path) -> None:
+    """Plot every logged epoch-level metric of ``metrics.csv`` against the epoch."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not csv_path.exists():
+        return
+    with open(csv_path) as handle:
+        rows = list(csv.DictReader(handle))
+    series: dict[str, dict[int, float]] = {}
+    for row in rows:
+        if not row.get("epoch"):
+            continue
+        epoch = int(float(row["epoch"]))
+        for key, value in row.items():
+            if key in ("epoch", "step") or not value or key.endswith("_step"):
+                continue
+            series.setdefault(key.removesuffix("_epoch"), {})[epoch] = float(value)
+    groups: dict[str, list[str]] = {}
+    for key in series:
+        groups.setdefault(key.split("/", 1)[-1], []).append(key)
+    if not groups:
+        return
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.5), squeeze=False)
+    for ax, (metric, keys) in zip(axes[0], sorted(groups.items())):
+        for key in sorted(keys):
+            xs = sorted(series[key])
+            ax.plot(xs, [series[key][x] for x in xs], marker="o", ms=3, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend(fontsize=8)
+        if metric.startswith("loss") and all(series[k][x] > 0 for k in keys for x in series[k]):
+            ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,3 @@
+"""Importing this package registers every task with the engine (one import per task)."""
+
+from equisym.train.tasks import classification  # noqa: F401

@@ -1,0 +1,312 @@
+"""Task ``pointcloud-classification``: rotated 3-D object classification.
+
+Data: the built-in ``shapes`` set or ModelNet40 (PointNet HDF5 release). Models: any
+registered point-cloud classifier (``csgnn``, ``pointnet``, ``dgcnn``, ...). For CSGNN the
+spherical mapping runs in the data-loader workers (``model.mapping``), vectorised over the
+batch.
+
+Protocols: a model is trained with the rotation of ``data.augment.rotation`` and evaluated
+with each rotation of ``eval.rotations``; ``"z/so3"`` means trained with rotations about z
+and tested with Haar-random rotations. Test rotations are fixed by ``eval.rotation_seed`` so
+every model sees the same test clouds. Model selection uses a validation split that is
+disjoint from the test split (ModelNet40: held out from the official training files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from equisym.config import to_dict
+from equisym.data.augment import AugmentConfig, Rotation, augment_clouds, random_rotations, rotate_clouds
+from equisym.data.modelnet import ModelNet40H5
+from equisym.data.shapes import SHAPE_CLASSES, ShapesDataset
+from equisym.errors import EquisymError
+from equisym.nn.registry import build_model, expand_model_section
+from equisym.train.engine import RunConfig, Task, TaskModule, register_task
+from equisym.train.plots import plot_confusion_matrix
+
+__all__ = ["PointCloudDataConfig", "ClassificationEvalConfig", "PointCloudClassificationConfig", "PointCloudClassification"]
+
+
+@dataclass
+class PointCloudDataConfig:
+    """Point-cloud data for classification."""
+
+    dataset: Literal["shapes", "modelnet40"] = "shapes"
+    """``shapes`` (built in, generated on the fly) or ``modelnet40`` (HDF5 files in ``root``)."""
+    root: str | None = None
+    """Folder of the ModelNet40 HDF5 shards (``modelnet40`` only)."""
+    num_points: int = 1024
+    """Points per cloud."""
+    classes: int | None = None
+    """``shapes``: use only the first N of its 12 classes."""
+    train_size: int = 2400
+    """``shapes``: training clouds."""
+    val_size: int = 480
+    """``shapes``: validation clouds."""
+    test_size: int = 960
+    """``shapes``: test clouds."""
+    val_fraction: float = 0.1
+    """``modelnet40``: fraction of the official training files held out for validation."""
+    data_seed: int = 0
+    """Seed of the generated data set and of the ModelNet40 validation hold-out."""
+    batch_size: int = 32
+    """Training batch size (per process)."""
+    num_workers: int = 1
+    """Data-loader worker processes (the spherical mapping runs there)."""
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    """Training augmentation; its ``rotation`` is the training half of the protocol."""
+
+
+@dataclass
+class ClassificationEvalConfig:
+    """Test protocols."""
+
+    rotations: list[Rotation] = field(default_factory=lambda: ["z", "so3"])
+    """Test-time rotations; each gives the protocol ``<train rotation>/<test rotation>``."""
+    rotation_seed: int = 2024
+    """Seed of the fixed test rotations (the same for every model)."""
+    votes: int = 1
+    """Average the softmax over this many rotated copies of each test cloud (same mode)."""
+    batch_size: int = 64
+    """Evaluation batch size."""
+
+
+@dataclass
+class PointCloudClassificationConfig(RunConfig):
+    """Config of the ``pointcloud-classification`` task."""
+
+    data: PointCloudDataConfig = field(default_factory=PointCloudDataConfig)
+    """The data set, its split and augmentation."""
+    model: dict = field(default_factory=lambda: {"name": "csgnn", "preset": "small"})
+    """Model section: ``name`` (csgnn, pointnet, dgcnn, ...), optional ``preset``, then fields."""
+    eval: ClassificationEvalConfig = field(default_factory=ClassificationEvalConfig)
+    """Evaluation protocols."""
+
+
+class _Rotated(Dataset):
+    """A point-cloud data set whose item i is rotated by a fixed matrix ``rotations[i]``."""
+
+    def __init__(self, base: Dataset, rotations: torch.Tensor) -> None:
+        self.base, self.rotations = base, rotations
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        points, label = self.base[index]
+        return rotate_clouds(points[None], self.rotations[index][None])[0], label
+
+
+class CloudCollate:
+    """Batch collation run in the data-loader workers: stack, augment, map to spheres.
+
+    Args:
+        augment: training augmentation, or ``None`` for evaluation.
+        mapping: a :class:`~equisym.nn.mapping.ConcentricSphericalMapping` (CSGNN) or ``None``.
+    """
+
+    def __init__(self, augment: AugmentConfig | None, mapping: torch.nn.Module | None) -> None:
+        self.augment, self.mapping = augment, mapping
+
+    def __call__(self, items: list) -> dict:
+        points = torch.stack([p for p, _ in items])
+        labels = torch.tensor([label for _, label in items], dtype=torch.int64)
+        if self.augment is not None:
+            points = augment_clouds(points, self.augment)
+        batch = {"points": points, "label": labels}
+        if self.mapping is not None:
+            with torch.no_grad():
+                batch["signal"] = self.mapping(points)
+        return batch
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+class PointCloudDataModule(L.LightningDataModule):
+    """Train / validation / test point clouds for :class:`PointCloudClassification`."""
+
+    def __init__(self, cfg: PointCloudClassificationConfig, mapping: torch.nn.Module | None) -> None:
+        super().__init__()
+        self.cfg, self.mapping = cfg, mapping
+        self.train_set = self.val_set = self.test_set = None
+
+    @property
+    def class_names(self) -> list[str]:
+        return _class_names(self.cfg.data)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        data = self.cfg.data
+        if data.dataset == "shapes":
+            kw = dict(num_points=data.num_points, seed=data.data_seed, classes=data.classes)
+            self.train_set = ShapesDataset("train", data.train_size, **kw)
+            val = ShapesDataset("val", data.val_size, **kw)
+            self._test_base = ShapesDataset("test", data.test_size, **kw)
+        else:
+            full = ModelNet40H5(data.root, "train", data.num_points)
+            order = np.random.default_rng(data.data_seed).permutation(len(full))
+            n_val = max(1, int(round(data.val_fraction * len(full))))
+            self.train_set = Subset(full, order[n_val:].tolist())
+            val = Subset(full, order[:n_val].tolist())
+            self._test_base = None  # loaded lazily by test_dataset()
+        # validation: the training rotation mode, fixed per cloud
+        self.val_set = _Rotated(val, random_rotations(data.augment.rotation, len(val), data.data_seed + 1))
+
+    def test_dataset(self, rotation: Rotation, seed: int, root: str | None = None) -> Dataset:
+        """The test split, each cloud rotated by a fixed random rotation of the given mode."""
+        data = self.cfg.data
+        if root is not None:
+            base = ModelNet40H5(root, "test", data.num_points)
+        elif self._test_base is not None:
+            base = self._test_base
+        else:
+            base = ModelNet40H5(data.root, "test", data.num_points)
+        return _Rotated(base, random_rotations(rotation, len(base), seed))
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool, augment: AugmentConfig | None) -> DataLoader:
+        workers = self.cfg.data.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(dataset) > batch_size,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            worker_init_fn=_worker_init if workers > 0 else None,
+            collate_fn=CloudCollate(augment, self.mapping),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.cfg.data.batch_size, True, self.cfg.data.augment)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.cfg.eval.batch_size, False, None)
+
+    def eval_loader(self, dataset: Dataset) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=self.cfg.eval.batch_size, num_workers=0, collate_fn=CloudCollate(None, self.mapping)
+        )
+
+
+def _class_names(data: PointCloudDataConfig) -> list[str]:
+    if data.dataset == "shapes":
+        return list(SHAPE_CLASSES)[: data.classes or len(SHAPE_CLASSES)]
+    if data.root is None:
+        raise EquisymError("data.root must name the ModelNet40 folder when data.dataset is modelnet40")
+    path = os.path.join(data.root, "shape_names.txt")
+    if not os.path.exists(path):
+        raise EquisymError(f"ModelNet40: {path} is missing (one class name per line)")
+    with open(path) as handle:
+        return [line.strip() for line in handle if line.strip()]
+
+
+class ClassificationModule(TaskModule):
+    """Cross-entropy training of a point-cloud classifier."""
+
+    monitor = ("val/accuracy", "max")
+
+    def __init__(self, cfg: PointCloudClassificationConfig) -> None:
+        super().__init__(cfg)
+        self.model, _ = build_model(cfg.model)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        if "signal" in batch and hasattr(self.model, "forward_signal"):
+            return self.model.forward_signal(batch["signal"])
+        return self.model(batch["points"])
+
+    def _step(self, batch: dict, stage: str) -> torch.Tensor:
+        logits = self(batch)
+        loss = torch.nn.functional.cross_entropy(logits, batch["label"])
+        if not torch.isfinite(loss):
+            raise EquisymError(f"the {stage} loss became {float(loss)}; lower optim.lr or check the data")
+        acc = (logits.argmax(-1) == batch["label"]).float().mean()
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step, batch_size=len(logits))
+        self.log(f"{stage}/accuracy", acc, on_step=False, on_epoch=True, prog_bar=True, sync_dist=not on_step, batch_size=len(logits))
+        return loss
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+
+@register_task
+class PointCloudClassification(Task):
+    """Rotated point-cloud classification (z/z, z/SO3, SO3/SO3 protocols)."""
+
+    name = "pointcloud-classification"
+    config_class = PointCloudClassificationConfig
+    monitor = ("val/accuracy", "max")
+
+    def expand(self, cfg: PointCloudClassificationConfig) -> PointCloudClassificationConfig:
+        n_classes = len(_class_names(cfg.data))
+        entry, model_cfg = expand_model_section(cfg.model, num_classes=n_classes)
+        return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
+
+    def _mapping(self, cfg: PointCloudClassificationConfig) -> torch.nn.Module | None:
+        from equisym.nn.csgnn import CSGNNConfig
+        from equisym.nn.mapping import ConcentricSphericalMapping
+
+        entry, model_cfg = expand_model_section(cfg.model)
+        if isinstance(model_cfg, CSGNNConfig):
+            return ConcentricSphericalMapping(model_cfg.mapping_config())
+        return None
+
+    def build_datamodule(self, cfg: PointCloudClassificationConfig) -> PointCloudDataModule:
+        return PointCloudDataModule(cfg, self._mapping(cfg))
+
+    def build_module(self, cfg: PointCloudClassificationConfig) -> ClassificationModule:
+        return ClassificationModule(cfg)
+
+    def evaluate(self, module: ClassificationModule, datamodule: PointCloudDataModule, cfg: Any, out_dir: Path, options: dict) -> dict:
+        datamodule.setup("test")
+        train_rot = cfg.data.augment.rotation
+        names = datamodule.class_names
+        metrics: dict[str, Any] = {"protocols": {}, "per_class_recall": {}}
+        module.eval()
+        for rotation in cfg.eval.rotations:
+            probs, labels = None, None
+            for vote in range(cfg.eval.votes):
+                dataset = datamodule.test_dataset(rotation, cfg.eval.rotation_seed + vote, options.get("data"))
+                p, y = _predict(module, datamodule.eval_loader(dataset))
+                probs = p if probs is None else probs + p
+                labels = y
+            pred = probs.argmax(-1)
+            protocol = f"{train_rot}/{rotation}"
+            accuracy = float((pred == labels).float().mean())
+            confusion = np.zeros((len(names), len(names)), dtype=np.int64)
+            np.add.at(confusion, (labels.numpy(), pred.numpy()), 1)
+            recall = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
+            metrics["protocols"][protocol] = round(accuracy, 4)
+            metrics["per_class_recall"][protocol] = {n: round(float(r), 4) for n, r in zip(names, recall)}
+            metrics[f"test/{rotation}/accuracy"] = round(accuracy, 4)
+            metrics[f"test/{rotation}/mean_class_accuracy"] = round(float(recall.mean()), 4)
+            plot_confusion_matrix(
+                confusion, names, out_dir / f"confusion_{train_rot}_{rotation}.png", f"{protocol}: accuracy {100 * accuracy:.1f} %"
+            )
+        metrics["test_size"] = int(len(labels))
+        return metrics
+
+
+@torch.no_grad()
+def _predict(module: ClassificationModule, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    probs, labels = [], []
+    for batch in loader:
+        probs.append(torch.softmax(module(batch), dim=-1))
+        labels.append(batch["label"])
+    return torch.cat(probs), torch.cat(labels)
