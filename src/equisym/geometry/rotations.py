@@ -161,7 +161,7 @@ def _frame(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def _icosahedral_rotations() -> torch.Tensor:
     verts = icosahedron_vertices()
     edge = (verts[0] - verts[1]).norm()
-    dist = torch.cdist(verts, verts)
+    dist = torch.cdist(verts, verts, compute_mode="donot_use_mm_for_euclid_dist")
     neighbours = [torch.nonzero((dist[i] - edge).abs() < 1e-9).flatten() for i in range(12)]
     ref = _frame(verts[0], verts[int(neighbours[0][0])])
     mats = []

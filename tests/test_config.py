@@ -1,0 +1,69 @@
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from equisym.config import apply_overrides, field_docs, from_dict, to_dict
+from equisym.errors import EquisymError
+
+
+@dataclass
+class Inner:
+    width: int = 8
+    """Channels."""
+    mode: Literal["a", "b"] = "a"
+    """A choice."""
+
+
+@dataclass
+class Outer:
+    name: str = "x"
+    """The name."""
+    rate: float = 0.1
+    """A rate."""
+    inner: Inner = field(default_factory=Inner)
+    """Nested section."""
+    sizes: list[int] = field(default_factory=lambda: [1, 2])
+    """Sizes."""
+    maybe: int | None = None
+    """Optional."""
+
+
+def test_defaults_and_values():
+    cfg = from_dict(Outer, {"rate": 1, "inner": {"width": 3}, "sizes": [4], "maybe": 2})
+    assert cfg.rate == 1.0 and isinstance(cfg.rate, float)
+    assert cfg.inner.width == 3 and cfg.inner.mode == "a"
+    assert cfg.sizes == [4] and cfg.maybe == 2
+    assert to_dict(cfg) == {"name": "x", "rate": 1.0, "inner": {"width": 3, "mode": "a"}, "sizes": [4], "maybe": 2}
+
+
+def test_unknown_key_names_closest():
+    with pytest.raises(EquisymError, match=r"unknown key 'config.inner.widht'; did you mean 'width'"):
+        from_dict(Outer, {"inner": {"widht": 3}})
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"rate": "fast"}, "must be a number"),
+        ({"inner": {"width": 2.5}}, "must be an integer"),
+        ({"inner": {"mode": "c"}}, "not allowed"),
+        ({"sizes": 3}, "must be a list"),
+        ({"inner": 5}, "must be a mapping"),
+    ],
+)
+def test_type_errors(data, message):
+    with pytest.raises(EquisymError, match=message):
+        from_dict(Outer, data)
+
+
+def test_overrides_parse_yaml_values():
+    data = apply_overrides({"inner": {"width": 1}}, ["inner.width=16", "sizes=[3, 4]", "maybe=null", "new.deep=on"])
+    assert data == {"inner": {"width": 16}, "sizes": [3, 4], "maybe": None, "new": {"deep": True}}
+    with pytest.raises(EquisymError, match="key.sub=value"):
+        apply_overrides({}, ["no-equals-sign"])
+
+
+def test_field_docs_read_attribute_docstrings():
+    docs = field_docs(Outer)
+    assert docs["rate"] == "A rate." and docs["inner"] == "Nested section."
