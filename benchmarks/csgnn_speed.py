@@ -1,0 +1,78 @@
+"""Training and inference throughput of CSGNN vs PointNet and DGCNN, and the mapping's share.
+
+All models use their ``small`` preset on batches of 32 clouds × 1024 points, measured side
+by side in one run, round-robin (so background load hits every model alike). The CSGNN
+training step is split into the point→sphere mapping (run in data-loader workers during
+training) and the network step; the mapping's share is mapping / (mapping + network step).
+
+    python benchmarks/csgnn_speed.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import _common  # noqa: F401  (sets sys.path)
+import torch
+from _common import median_time, write_result
+
+from equisym.nn import build_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--points", type=int, default=1024)
+    args = parser.parse_args()
+    repeats, rounds = (3, 1) if args.quick else (5, 3)
+    torch.manual_seed(0)
+    x = torch.randn(args.batch, args.points, 3)
+    y = torch.randint(0, 12, (args.batch,))
+    models = {name: build_model({"name": name, "preset": "small", "num_classes": 12})[0] for name in ("csgnn", "pointnet", "dgcnn")}
+    opts = {name: torch.optim.Adam(m.parameters(), 1e-3) for name, m in models.items()}
+    signal = models["csgnn"].mapping(x)
+
+    def train_step(name):
+        model = models[name].train()
+        logits = model.forward_signal(signal) if name == "csgnn" else model(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        opts[name].zero_grad()
+        loss.backward()
+        opts[name].step()
+
+    def infer(name):
+        with torch.no_grad():
+            models[name].eval()(x)
+
+    samples: dict[str, dict[str, list[float]]] = {n: {"train_s": [], "infer_s": []} for n in models}
+    mapping_s = []
+    for _ in range(rounds):
+        mapping_s.append(median_time(lambda: models["csgnn"].mapping(x), repeats))
+        for name in models:
+            samples[name]["train_s"].append(median_time(lambda: train_step(name), repeats))
+            samples[name]["infer_s"].append(median_time(lambda: infer(name), repeats))
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    mapping = med(mapping_s)
+    result = {}
+    for name in models:
+        train_s = med(samples[name]["train_s"]) + (mapping if name == "csgnn" else 0.0)
+        infer_s = med(samples[name]["infer_s"])
+        result[name] = {
+            "train_samples_per_s": round(args.batch / train_s, 1),
+            "inference_samples_per_s": round(args.batch / infer_s, 1),
+            "train_step_s": round(train_s, 4),
+            "parameters": sum(p.numel() for p in models[name].parameters()),
+        }
+    result["csgnn"]["mapping_s"] = round(mapping, 4)
+    share = mapping / result["csgnn"]["train_step_s"]
+    result["csgnn"]["mapping_share_of_train_step"] = round(share, 3)
+    ratios = {f"csgnn_vs_{p}_train_throughput": round(result["csgnn"]["train_samples_per_s"] / result[p]["train_samples_per_s"], 2) for p in ("pointnet", "dgcnn")}
+    write_result("csgnn_speed", {"batch": args.batch, "points": args.points, "models": result, "ratios": ratios})
+    for name, r in result.items():
+        print(f"{name:9s} train {r['train_samples_per_s']:8.1f} samples/s   inference {r['inference_samples_per_s']:8.1f} samples/s")
+    print(f"mapping share of a CSGNN training step: {100 * share:.1f} % (target < 20 %)")
+
+
+if __name__ == "__main__":
+    main()
