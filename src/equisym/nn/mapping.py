@@ -203,20 +203,23 @@ class ConcentricSphericalMapping(nn.Module):
         shells = torch.stack([lo, hi], dim=1)  # (P, 2)
         w_shell = torch.stack([1.0 - w_hi, w_hi], dim=1)
 
+        # only the (point, shell, vertex) entries with a non-zero weight: ~3 of the 16 per point
         work = self.radii.dtype
-        weight = (w_shell[:, :, None] * w_vert[:, None, :]).to(work)  # (P, 2, 8)
+        weight = w_shell[:, :, None] * w_vert[:, None, :]  # (P, 2, 8)
+        point, slot, cand = torch.nonzero(weight > 0, as_tuple=True)
+        shell = shells[point, slot]
+        w = weight[point, slot, cand].to(work)[:, None]
         if cfg.mode == "kernel":
-            # |r v − p|² = r² + |p|² − 2 r |p| cos(v, p), for the e sub-sphere radii r of each shell
-            r = self.radii[shells][:, :, None, :]  # (P, 2, 1, e)
-            n = norm.to(work)[:, None, None, None]
-            c = cos.to(work)[:, None, :, None]  # (P, 1, 8, 1)
+            # |r v − p|² = r² + |p|² − 2 r |p| cos(v, p), for the e sub-sphere radii r of the shell
+            r = self.radii[shell]  # (M, e)
+            n = norm[point].to(work)[:, None]
+            c = cos[point, cand].to(work)[:, None]
             sq = (r * r + n * n - 2.0 * r * n * c).clamp_min(0.0)
-            values = weight[..., None] * torch.exp(-self.gammas[shells][:, :, None, None] * sq)
+            values = w * torch.exp(-self.gammas[shell][:, None] * sq)
         else:
-            values = weight[..., None]
-        batch_index = torch.arange(batch, device=x.device).repeat_interleave(n_points)
-        cell = (batch_index[:, None] * cfg.num_shells + shells) * self.num_vertices  # (P, 2)
-        flat = cell[:, :, None] + vert[:, None, :]
+            values = w
+        batch_index = torch.div(point, n_points, rounding_mode="floor")
+        flat = (batch_index * cfg.num_shells + shell) * self.num_vertices + vert[point, cand]
         out = torch.zeros(batch * cfg.num_shells * self.num_vertices, cfg.channels, dtype=work, device=x.device)
-        out.index_add_(0, flat.reshape(-1), values.reshape(-1, cfg.channels))
+        out.index_add_(0, flat, values)
         return out.reshape(batch, cfg.num_shells, self.num_vertices, cfg.channels).to(points.dtype)
