@@ -29,7 +29,14 @@ def shared_data() -> Path:
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m equisym ARGS`` in a subprocess with this checkout's sources."""
+    """Run ``python -m equisym ARGS`` in a subprocess with this checkout's sources.
+
+    ``cwd`` defaults to a fresh temporary folder, so nothing (e.g. ``error.log``) lands in the checkout.
+    """
+    if cwd is None:
+        import tempfile
+
+        cwd = Path(tempfile.mkdtemp(prefix="equisym-cli-"))
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "2")
