@@ -5,7 +5,7 @@ points), the same augmentation with random rotations about z, and the same budge
 same number of epochs), then tested with fixed random rotations about z (z/z) and
 Haar-random rotations (z/SO3). Optionally also trained with SO(3) rotations (SO3/SO3).
 
-    python benchmarks/csgnn_rotation.py [--seeds 0 1 2] [--epochs 15] [--models csgnn pointnet dgcnn] [--quick]
+    python benchmarks/csgnn_rotation.py [--seeds 0 1 2] [--epochs 10] [--models csgnn pointnet dgcnn] [--quick]
 
 Writes benchmarks/results/csgnn_rotation.json and .png; run folders go to --runs.
 """
@@ -29,7 +29,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "csgnn-shapes.yaml"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--models", nargs="+", default=["csgnn", "pointnet", "dgcnn"])
     parser.add_argument("--so3", action="store_true", help="also train with SO(3) rotations (SO3/SO3)")
     parser.add_argument("--runs", default="runs/bench-rotation", help="folder for the run folders")
