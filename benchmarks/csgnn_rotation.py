@@ -2,10 +2,10 @@
 
 Every model is trained through the real engine with the same data (``shapes``, 1024
 points), the same augmentation with random rotations about z, and the same budget (the
-same number of epochs), then tested with fixed random rotations about z (z/z) and
+same number of epochs over the same clouds), then tested with fixed random rotations about z (z/z) and
 Haar-random rotations (z/SO3). Optionally also trained with SO(3) rotations (SO3/SO3).
 
-    python benchmarks/csgnn_rotation.py [--seeds 0 1 2] [--epochs 10] [--models csgnn pointnet dgcnn] [--quick]
+    python benchmarks/csgnn_rotation.py [--seeds 0 1 2] [--epochs 5] [--train-size 1200] [--models csgnn pointnet dgcnn] [--quick]
 
 Writes benchmarks/results/csgnn_rotation.json and .png; run folders go to --runs.
 """
@@ -29,14 +29,15 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "csgnn-shapes.yaml"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--train-size", type=int, default=1200, help="training clouds (100 per class)")
     parser.add_argument("--models", nargs="+", default=["csgnn", "pointnet", "dgcnn"])
     parser.add_argument("--so3", action="store_true", help="also train with SO(3) rotations (SO3/SO3)")
     parser.add_argument("--runs", default="runs/bench-rotation", help="folder for the run folders")
     parser.add_argument("--quick", action="store_true", help="tiny data and 1 epoch (a smoke test)")
     args = parser.parse_args()
     base = load_yaml(str(CONFIG))
-    common = [f"trainer.max_epochs={args.epochs}", "trainer.progress_bar=false"]
+    common = [f"trainer.max_epochs={args.epochs}", f"data.train_size={args.train_size}", "trainer.progress_bar=false"]
     if args.quick:
         common = ["trainer.max_epochs=1", "trainer.progress_bar=false", "data.train_size=48", "data.val_size=24", "data.test_size=24"]
     train_rotations = ["z", "so3"] if args.so3 else ["z"]
@@ -66,7 +67,7 @@ def main() -> None:
                     "std": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0,
                 }
             summary[model]["train_time_s_mean"] = round(statistics.mean(r["wall_time_s"] for r in sel), 1)
-    write_result("csgnn_rotation", {"epochs": args.epochs, "seeds": args.seeds, "runs": rows, "summary": summary})
+    write_result("csgnn_rotation", {"epochs": args.epochs, "train_size": args.train_size, "seeds": args.seeds, "runs": rows, "summary": summary})
     _plot(summary, RESULTS / "csgnn_rotation.png")
     for model, s in summary.items():
         print(model, {k: v for k, v in s.items()})

@@ -244,18 +244,18 @@ def global_rank() -> int:
 
 
 class _EpochSummary(L.Callback):
-    """Logs one aligned line of metrics per validation epoch to ``train.log``."""
+    """Logs one line of epoch metrics (training and validation) per epoch to ``train.log``."""
 
     def __init__(self) -> None:
         self.start = time.time()
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
             return
         parts = [f"epoch {trainer.current_epoch:4d}"]
         for key, value in sorted(trainer.callback_metrics.items()):
-            if value.numel() == 1:
-                parts.append(f"{key} {float(value):.5g}")
+            if value.numel() == 1 and not key.endswith("_step"):
+                parts.append(f"{key.removesuffix('_epoch')} {float(value):.5g}")
         parts.append(f"({time.time() - self.start:.0f} s)")
         log.info("  ".join(parts))
 
