@@ -252,10 +252,12 @@ class _EpochSummary(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        parts = [f"epoch {trainer.current_epoch:4d}"]
-        for key, value in sorted(trainer.callback_metrics.items()):
-            if value.numel() == 1 and not key.endswith("_step"):
-                parts.append(f"{key.removesuffix('_epoch')} {float(value):.5g}")
+        values = {
+            key.removesuffix("_epoch"): float(value)
+            for key, value in trainer.callback_metrics.items()
+            if value.numel() == 1 and not key.endswith("_step")
+        }
+        parts = [f"epoch {trainer.current_epoch:4d}"] + [f"{k} {v:.5g}" for k, v in sorted(values.items())]
         parts.append(f"({time.time() - self.start:.0f} s)")
         log.info("  ".join(parts))
 
