@@ -1,6 +1,7 @@
 """Groups and grids as data, with no learning: rotations, the icosphere hierarchy,
 smooth switching functions, neighbour lists and the 17 plane groups."""
 
+from equisym.geometry.graph import AtomicGraph, batch_graphs, build_graph
 from equisym.geometry.neighbors import NeighborList, check_structure, neighbor_list
 from equisym.geometry.rotations import (
     axis_angle_rotation,
@@ -21,6 +22,9 @@ from equisym.geometry.switching import (
 )
 
 __all__ = [
+    "AtomicGraph",
+    "batch_graphs",
+    "build_graph",
     "NeighborList",
     "check_structure",
     "neighbor_list",
