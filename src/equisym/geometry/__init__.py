@@ -3,6 +3,7 @@ smooth switching functions, neighbour lists and the 17 plane groups."""
 
 from equisym.geometry.graph import AtomicGraph, batch_graphs, build_graph
 from equisym.geometry.neighbors import NeighborList, check_structure, neighbor_list
+from equisym.geometry.plane_groups import PlaneGroup, plane_group, plane_groups
 from equisym.geometry.rotations import (
     axis_angle_rotation,
     icosahedral_rotations,
@@ -26,6 +27,9 @@ __all__ = [
     "batch_graphs",
     "build_graph",
     "NeighborList",
+    "PlaneGroup",
+    "plane_group",
+    "plane_groups",
     "check_structure",
     "neighbor_list",
     "axis_angle_rotation",
