@@ -6,12 +6,18 @@ from equisym.nn.pointnet import DGCNN, DGCNNConfig, PointNet, PointNetConfig
 from equisym.nn.sphere import RadialConv, SphereConv, SpherePool, global_pool
 from equisym.nn import csgnn as _csgnn, pointnet as _pointnet
 from equisym.nn.registry import build_model, register_model
+from equisym.nn.atomistic import compute_forces
+from equisym.nn.pet import PET, PET_PRESETS, PETConfig
 
 register_model("csgnn", CSGNNConfig, CSGNN, _csgnn.CSGNN_PRESETS)
 register_model("pointnet", PointNetConfig, PointNet, _pointnet.POINTNET_PRESETS)
 register_model("dgcnn", DGCNNConfig, DGCNN, _pointnet.DGCNN_PRESETS)
+register_model("pet", PETConfig, PET, PET_PRESETS)
 
 __all__ = [
+    "PET",
+    "PETConfig",
+    "compute_forces",
     "CSGNN",
     "DGCNN",
     "DGCNNConfig",

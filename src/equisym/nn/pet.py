@@ -1,0 +1,309 @@
+"""PET: the Point Edge Transformer interatomic potential (Pozdnyakov & Ceriotti, NeurIPS 2023).
+
+Architecture (per the reference notes, written from the description, not from code):
+
+- Every directed edge i→j within the cutoff gets a token built from the relative vector and
+  its length ``[r_ij, |r_ij|]`` (a linear embedding), the neighbour species embedding and the
+  incoming message (block 1: the species embedding itself).
+- One transformer per atom runs over the sequence ``[central token c_i, t_i1, ..., t_in]``;
+  attention is modulated by a smooth cutoff ``f(r)``: after the softmax
+  ``α_ab ← α_ab f(r_b) / Σ_b' α_ab' f(r_b')`` (central token f = 1), so an atom entering or
+  leaving the cutoff changes nothing discontinuously.
+- Between blocks, the output token of edge j→i becomes the message of edge i→j:
+  ``m_ij ← ρ (m_ij + x_ji)`` (ρ = ``residual_factor``); |r_ij| = |r_ji| so smoothness holds.
+- Atom and bond readouts at every block: ``E_i = Σ_k [H_c(x_i) + Σ_j f(r_ij) H_e(x_ij)]``,
+  scaled by ``energy_scale``, plus the per-species baseline fitted on the training set.
+- Forces (and stress) are conservative, by autograd: :func:`equisym.nn.atomistic.compute_forces`.
+
+Symmetry: exactly invariant to permutations of atoms and to translations (only edge vectors
+enter); smooth in the positions (C¹ with the cosine cutoff, C^∞ with ``cutoff_function:
+smooth``). *Not* rotationally invariant: rotations are learnt by augmentation. Wrap it in
+:class:`equisym.nn.Symmetrized` for exact O(3) invariance. With ``use_only_length: true``
+the edge input is ``|r_ij|`` only and the model is exactly O(3)-invariant (the ECSE auxiliary
+model for degenerate, e.g. collinear, structures).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from equisym.config import from_dict
+from equisym.errors import EquisymError
+from equisym.geometry.graph import AtomicGraph
+from equisym.geometry.switching import cosine_cutoff, smooth_cutoff
+from equisym.nn.atomistic import check_graph, compute_forces, species_index_table
+
+__all__ = ["PETConfig", "PET", "PET_PRESETS", "compute_forces"]
+
+
+@dataclass
+class PETConfig:
+    """Hyperparameters of :class:`PET` (defaults: the paper's, preset ``paper``)."""
+
+    species: list[int] = field(default_factory=lambda: [1, 6])
+    """Atomic numbers the model knows; any other species at inference is an error."""
+    cutoff: float = 5.0
+    """Neighbour cutoff R_c in Å."""
+    cutoff_width: float = 0.2
+    """Width Δ of the switch-off region [R_c − Δ, R_c] (Å)."""
+    cutoff_function: Literal["cosine", "smooth"] = "cosine"
+    """``cosine`` (paper, C¹) or ``smooth`` (C^∞ tanh switch of the ECSE notes)."""
+    d_model: int = 128
+    """Token width d."""
+    num_heads: int = 4
+    """Attention heads (must divide d_model)."""
+    d_feedforward: int = 512
+    """Hidden width of the transformer feed-forward layers."""
+    num_layers: int = 3
+    """Transformer layers per message-passing block (N_TRANS_LAYERS)."""
+    num_blocks: int = 3
+    """Message-passing blocks (N_GNN_LAYERS)."""
+    d_head: int = 128
+    """Hidden width of the atom and bond readout MLPs."""
+    residual_factor: float = 0.5
+    """ρ in m_ij ← ρ (m_ij + x_ji)."""
+    norm: Literal["post", "pre"] = "post"
+    """Transformer layer normalisation (paper: post)."""
+    blend_species: bool = True
+    """Blocks > 1 also concatenate the neighbour species embedding into the token."""
+    bond_energies: bool = True
+    """Add cutoff-weighted bond (edge) readouts to the atomic energies."""
+    use_only_length: bool = False
+    """Edge input |r_ij| only: an exactly O(3)-invariant model (ECSE auxiliary model)."""
+    min_distance: float = 1e-4
+    """Atoms closer than this (Å) raise an error instead of producing NaNs."""
+
+    def validate(self) -> None:
+        if not self.species:
+            raise EquisymError("model.species must list at least one atomic number")
+        if len(set(self.species)) != len(self.species) or min(self.species) < 1:
+            raise EquisymError(f"model.species must be distinct positive atomic numbers, got {self.species}")
+        if self.d_model % self.num_heads:
+            raise EquisymError(f"model.d_model ({self.d_model}) must be divisible by model.num_heads ({self.num_heads})")
+        if not 0 < self.cutoff_width < self.cutoff:
+            raise EquisymError(f"model.cutoff_width must be in (0, cutoff), got {self.cutoff_width}")
+        if self.num_blocks < 1 or self.num_layers < 1:
+            raise EquisymError("model.num_blocks and model.num_layers must be >= 1")
+
+
+#: Named presets: ``paper`` (the reference defaults), ``small`` (CPU), ``tiny`` (tests).
+PET_PRESETS: dict[str, dict] = {
+    "paper": {},
+    "small": dict(d_model=64, num_heads=4, d_feedforward=128, num_layers=2, num_blocks=2, d_head=64),
+    "tiny": dict(d_model=16, num_heads=2, d_feedforward=32, num_layers=1, num_blocks=2, d_head=16),
+}
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int, layers: int = 2) -> nn.Sequential:
+    mods: list[nn.Module] = [nn.Linear(d_in, d_hidden), nn.SiLU()]
+    for _ in range(layers - 2):
+        mods += [nn.Linear(d_hidden, d_hidden), nn.SiLU()]
+    mods.append(nn.Linear(d_hidden, d_out))
+    return nn.Sequential(*mods)
+
+
+class CutoffAttention(nn.Module):
+    """Multi-head self-attention whose weights are modulated by per-key cutoff factors.
+
+    Shapes:
+        - x: ``(N, L, d)`` sequences; weights: ``(N, L)`` cutoff factor per key in [0, 1]
+          (0 for padding; the central token has 1); valid: ``(N, L)`` bool.
+    """
+
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.dh = heads, d // heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        nn.init.xavier_uniform_(self.qkv.weight)
+        nn.init.zeros_(self.qkv.bias)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        n, length, d = x.shape
+        q, k, v = self.qkv(x).view(n, length, 3, self.heads, self.dh).permute(2, 0, 3, 1, 4)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(self.dh)  # (N, h, L, L)
+        logits = logits.masked_fill(~valid[:, None, None, :], float("-inf"))
+        alpha = torch.softmax(logits, dim=-1) * weights[:, None, None, :]
+        alpha = alpha / (alpha.sum(-1, keepdim=True) + 1e-15)
+        y = (alpha @ v).transpose(1, 2).reshape(n, length, d)
+        return self.out(y)
+
+
+class TransformerLayer(nn.Module):
+    """Transformer layer (post- or pre-LayerNorm) with :class:`CutoffAttention` and a SiLU FFN."""
+
+    def __init__(self, d: int, heads: int, d_ff: int, norm: str) -> None:
+        super().__init__()
+        self.attn = CutoffAttention(d, heads)
+        self.ff = nn.Sequential(nn.Linear(d, d_ff), nn.SiLU(), nn.Linear(d_ff, d))
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.pre = norm == "pre"
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        if self.pre:
+            x = x + self.attn(self.ln1(x), weights, valid)
+            return x + self.ff(self.ln2(x))
+        x = self.ln1(x + self.attn(x, weights, valid))
+        return self.ln2(x + self.ff(x))
+
+
+class PETBlock(nn.Module):
+    """One message-passing block: edge tokens + central token → transformer → readouts."""
+
+    def __init__(self, cfg: PETConfig, first: bool) -> None:
+        super().__init__()
+        d = cfg.d_model
+        n_species = len(cfg.species)
+        self.first = first
+        self.r_embed = nn.Linear(1 if cfg.use_only_length else 4, d)
+        n_in = 2 if (first or not cfg.blend_species) else 3
+        self.compress = _mlp(n_in * d, d, d)
+        self.central = nn.Embedding(n_species, d)
+        self.layers = nn.ModuleList(TransformerLayer(d, cfg.num_heads, cfg.d_feedforward, cfg.norm) for _ in range(cfg.num_layers))
+        if cfg.norm == "pre":
+            self.final_ln = nn.LayerNorm(d)
+        self.atom_head = _mlp(d, cfg.d_head, 1, layers=3)
+        self.bond_head = _mlp(d, cfg.d_head, 1, layers=3) if cfg.bond_energies else None
+        self.blend = cfg.blend_species and not first
+
+
+class PET(nn.Module):
+    """Point Edge Transformer: ``model(graph) -> {"energy": (S,), "atom_energy": (N,)}`` in eV.
+
+    Shapes:
+        - input: an :class:`AtomicGraph` (N atoms, S structures, E edges) built with a cutoff
+          ≥ ``config.cutoff`` (edges beyond ``config.cutoff`` are ignored smoothly: f = 0).
+        - output: ``energy`` ``(S,)`` eV (with baseline), ``atom_energy`` ``(N,)`` eV.
+
+    Symmetry: permutation and translation invariant exactly; rotations only approximately
+    (learnt), unless ``use_only_length``. Use :func:`compute_forces` for forces/stress.
+    """
+
+    def __init__(self, config: PETConfig | None = None, **kwargs) -> None:
+        super().__init__()
+        if config is None:
+            config = from_dict(PETConfig, kwargs, where="PET")
+        elif kwargs:
+            raise TypeError("give either a PETConfig or keyword arguments, not both")
+        self.config = config
+        d = config.d_model
+        self.species_embed = nn.Embedding(len(config.species), d)
+        self.blocks = nn.ModuleList(PETBlock(config, first=k == 0) for k in range(config.num_blocks))
+        self.register_buffer("species_table", species_index_table(config.species), persistent=False)
+        self.register_buffer("baseline", torch.zeros(len(config.species)))
+        self.register_buffer("energy_scale", torch.ones(()))
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_preset(cls, preset: str = "small", **overrides) -> "PET":
+        """Build from a named preset (``paper``, ``small``, ``tiny``) plus field overrides.
+
+        Example:
+            >>> model = PET.from_preset("small", species=[1, 6])
+        """
+        if preset not in PET_PRESETS:
+            raise EquisymError(f"unknown PET preset {preset!r}; choose one of {sorted(PET_PRESETS)}")
+        return cls(from_dict(PETConfig, {**PET_PRESETS[preset], **overrides}, where="PET"))
+
+    @property
+    def cutoff(self) -> float:
+        return self.config.cutoff
+
+    def set_baseline(self, baseline, energy_scale: float | None = None) -> None:
+        """Set the per-species baseline energies (eV, order of ``config.species``) and scale."""
+        self.baseline.copy_(torch.as_tensor(baseline, dtype=self.baseline.dtype))
+        if energy_scale is not None:
+            self.energy_scale.fill_(float(energy_scale))
+
+    def species_index(self, species: torch.Tensor) -> torch.Tensor:
+        """Map atomic numbers to 0..n_species−1; raise :class:`EquisymError` for unknown ones."""
+        table = self.species_table
+        if species.numel() and (species.min() < 0 or species.max() >= len(table) or (table[species.clamp(0, len(table) - 1)] < 0).any()):
+            known = set(self.config.species)
+            unknown = sorted({int(z) for z in species.tolist()} - known)
+            raise EquisymError(f"unknown species {unknown}: this model knows only atomic numbers {self.config.species}")
+        return table[species]
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, graph: AtomicGraph) -> dict:
+        cfg = self.config
+        check_graph(graph, cfg.min_distance)
+        spec = self.species_index(graph.species)
+        n = graph.n_atoms
+        ei = graph.edge_index
+        vec = graph.edge_vectors()
+        # keep only edges within this model's cutoff (the graph may have a larger one)
+        r2 = (vec * vec).sum(1)
+        keep = r2 < cfg.cutoff**2
+        rev = graph.get_reverse_edge()
+        if not bool(keep.all()):
+            idx = torch.nonzero(keep).squeeze(1)
+            new_pos = torch.full((len(keep),), -1, dtype=torch.long, device=keep.device)
+            new_pos[idx] = torch.arange(len(idx), device=keep.device)
+            ei, vec, rev = ei[:, idx], vec[idx], new_pos[rev[idx]]
+        centers, neighbors = ei
+        e = centers.shape[0]
+        # edges sorted by centre (vesin lists are; sort otherwise)
+        if e > 1 and not bool((centers[1:] >= centers[:-1]).all()):
+            order = torch.argsort(centers, stable=True)
+            inv = torch.empty_like(order)
+            inv[order] = torch.arange(e, device=order.device)
+            centers, neighbors, vec, rev = centers[order], neighbors[order], vec[order], inv[rev[order]]
+        r = vec.norm(dim=1)
+        if cfg.cutoff_function == "cosine":
+            f = cosine_cutoff(r, cfg.cutoff, cfg.cutoff_width)
+        else:
+            f = smooth_cutoff(r, cfg.cutoff, cfg.cutoff_width)
+        counts = torch.bincount(centers, minlength=n)
+        k_max = int(counts.max()) if e else 0
+        length = k_max + 1
+        start = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(e, device=vec.device) - start[centers] + 1
+        flat_edge = centers * length + slot  # position of each edge token in the (N*L) layout
+        flat_central = torch.arange(n, device=vec.device) * length
+        dtype = vec.dtype
+        weights = torch.zeros(n * length, dtype=dtype, device=vec.device)
+        weights = weights.index_put((flat_central,), torch.ones(n, dtype=dtype, device=vec.device))
+        weights = weights.index_put((flat_edge,), f).view(n, length)
+        valid = torch.zeros(n * length, dtype=torch.bool, device=vec.device)
+        valid[flat_central] = True
+        valid[flat_edge] = True
+        valid = valid.view(n, length)
+
+        geom = r[:, None] if cfg.use_only_length else torch.cat([vec, r[:, None]], dim=1)
+        neighbor_species = self.species_embed(spec[neighbors])
+        message = neighbor_species
+        atom_energy = torch.zeros(n, dtype=dtype, device=vec.device)
+        d = cfg.d_model
+        for block in self.blocks:
+            parts = [block.r_embed(geom), message]
+            if block.blend:
+                parts.insert(1, neighbor_species)
+            tokens = block.compress(torch.cat(parts, dim=1))
+            central = block.central(spec)
+            seq = torch.zeros(n * length, d, dtype=dtype, device=vec.device)
+            seq = seq.index_put((flat_central,), central).index_put((flat_edge,), tokens).view(n, length, d)
+            for layer in block.layers:
+                seq = layer(seq, weights, valid)
+            if cfg.norm == "pre":
+                seq = block.final_ln(seq)
+            flat = seq.reshape(n * length, d)
+            x_central, x_edge = flat[flat_central], flat[flat_edge]
+            contrib = block.atom_head(x_central).squeeze(1)
+            if block.bond_head is not None and e:
+                bond = block.bond_head(x_edge).squeeze(1) * f
+                contrib = contrib.index_add(0, centers, bond)
+            atom_energy = atom_energy + contrib
+            message = cfg.residual_factor * (message + x_edge[rev])
+        atom_energy = atom_energy * self.energy_scale.to(dtype) + self.baseline.to(dtype)[spec]
+        energy = torch.zeros(graph.n_structures, dtype=dtype, device=vec.device).index_add(0, graph.structure, atom_energy)
+        return {"energy": energy, "atom_energy": atom_energy}
+
+
+def _build(config: PETConfig) -> PET:
+    return PET(config)
