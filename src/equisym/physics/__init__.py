@@ -1,1 +1,31 @@
-"""equisym.physics"""
+"""equisym.physics: plain numpy science code — Slater-Koster tight binding for carbon,
+densities of states on the CSGNN grid, Fermi level and band energy."""
+
+from equisym.physics.dos import (
+    ENERGY_SHIFT,
+    GRID_SIZE,
+    GRID_START,
+    GRID_STEP,
+    SMEARING,
+    band_energy,
+    dos_grid,
+    gaussian_dos,
+    integrated_dos,
+)
+from equisym.physics.tight_binding import XWCH_PARAMETERS, CarbonTightBinding, TBResult, kpoint_grid
+
+__all__ = [
+    "CarbonTightBinding",
+    "TBResult",
+    "XWCH_PARAMETERS",
+    "kpoint_grid",
+    "band_energy",
+    "dos_grid",
+    "gaussian_dos",
+    "integrated_dos",
+    "ENERGY_SHIFT",
+    "GRID_SIZE",
+    "GRID_START",
+    "GRID_STEP",
+    "SMEARING",
+]
