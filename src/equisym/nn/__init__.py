@@ -13,6 +13,10 @@ register_model("csgnn", CSGNNConfig, CSGNN, _csgnn.CSGNN_PRESETS)
 register_model("pointnet", PointNetConfig, PointNet, _pointnet.POINTNET_PRESETS)
 register_model("dgcnn", DGCNNConfig, DGCNN, _pointnet.DGCNN_PRESETS)
 register_model("pet", PETConfig, PET, PET_PRESETS)
+from equisym.nn import csgnn_dos as _cd, dos_baselines as _db  # noqa: E402
+register_model("csgnn-dos", _cd.CSGNNDOSConfig, _cd.CSGNNDOS, _cd.CSGNN_DOS_PRESETS)
+register_model("schnet-dos", _db.SchNetDOSConfig, _db.SchNetDOS, _db.SCHNET_DOS_PRESETS)
+register_model("soap-dos", _db.SOAPDOSConfig, _db.SOAPDOS, _db.SOAP_DOS_PRESETS)
 
 __all__ = [
     "PET",

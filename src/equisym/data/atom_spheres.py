@@ -1,0 +1,220 @@
+"""Per-atom concentric spherical input of the CSGNN DOS model (Fox et al.).
+
+For every atom of a structure, all neighbours within ``cutoff`` (7 Å by default, periodic
+images included, through :func:`equisym.geometry.neighbors.neighbor_list`) are placed on an
+icosphere around it:
+
+- direction: the **nearest** icosphere vertex of the unit vector atom → neighbour
+  (:func:`equisym.geometry.icosphere.nearest_vertices`, k = 1);
+- radial bin: ``b = ⌊(d − r_min) · B / (cutoff − r_min)⌋``, clipped to ``0 … B−1``
+  (B = 32 bins of 0.1875 Å between 1 and 7 Å by default);
+- value: ``1/d`` (``weighting="inverse"``; also ``"inverse_sq"`` = 1/d², ``"none"`` = 1),
+  accumulated when several neighbours fall on the same (vertex, bin).
+
+The B radial bins are the *channels* of a single-shell signal (the paper's choice), so one
+atom's input has shape ``(V, B)`` with V = 10·4^level + 2 vertices.
+
+The signal is sparse (a few hundred non-zeros out of V·B), so structures are stored as
+:class:`SparseAtomSpheres` (one entry per neighbour pair) and densified per batch with
+:func:`densify`.
+
+Symmetry: for each of the 60 icosahedral rotations g aligned with the icosphere
+(:func:`equisym.geometry.icosahedral_rotations`), rotating the structure (positions and
+cell) permutes the vertices, ``x_i(g·S)[perm_g] = x_i(S)`` with ``perm_g`` from
+:func:`equisym.geometry.icosphere.icosahedral_permutations`; exact except when a neighbour
+direction lies within float rounding of a tie between two vertices (measure zero; never
+met in the tests). Invariant to translations and to permutations of the neighbours.
+For other rotations the nearest vertex changes, so the input is only approximately
+equivariant (discrete grid). Units: distances in Å, values in 1/Å (``inverse``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+
+from equisym.errors import EquisymError
+from equisym.geometry.icosphere import icosphere, nearest_vertices
+from equisym.geometry.neighbors import neighbor_list
+
+__all__ = ["AtomSpheresConfig", "SparseAtomSpheres", "atom_spheres_sparse", "atom_spheres", "densify", "check_carbon"]
+
+
+@dataclass
+class AtomSpheresConfig:
+    """Hyperparameters of the per-atom spherical input."""
+
+    level: int = 3
+    """Icosphere level of the directions (V = 10·4^level + 2 vertices; the paper: 3 → 642)."""
+    cutoff: float = 7.0
+    """Neighbour cutoff in Å (periodic images included)."""
+    r_min: float = 1.0
+    """Inner edge of the first radial bin in Å; closer neighbours go to bin 0."""
+    num_bins: int = 32
+    """Number B of radial bins between ``r_min`` and ``cutoff`` (the input channels)."""
+    weighting: Literal["inverse", "inverse_sq", "none"] = "inverse"
+    """Value added per neighbour: 1/d, 1/d², or 1."""
+
+    def validate(self) -> None:
+        if not 0 <= self.level <= 6:
+            raise EquisymError(f"atom spheres: level must be in 0..6, got {self.level}")
+        if not (self.cutoff > self.r_min >= 0):
+            raise EquisymError(f"atom spheres: need cutoff > r_min >= 0, got cutoff={self.cutoff}, r_min={self.r_min}")
+        if self.num_bins < 1:
+            raise EquisymError(f"atom spheres: num_bins must be >= 1, got {self.num_bins}")
+        if self.weighting not in ("inverse", "inverse_sq", "none"):
+            raise EquisymError(f"atom spheres: weighting must be inverse, inverse_sq or none, got {self.weighting!r}")
+
+    @property
+    def num_vertices(self) -> int:
+        return icosphere(self.level).num_vertices
+
+
+@dataclass
+class SparseAtomSpheres:
+    """The spherical input of one structure, as coordinate lists.
+
+    Shapes:
+        - atom: ``(E,)`` int64, the centre atom of each entry (one entry per neighbour pair).
+        - vertex: ``(E,)`` int64, nearest icosphere vertex of the pair's direction.
+        - radial: ``(E,)`` int64, radial bin.
+        - value: ``(E,)`` float32.
+        - directions: ``(E, 3)`` float32 unit vectors centre → neighbour (to re-map the
+          input under a rotation without recomputing the neighbour list).
+        - n_atoms: number of atoms N; the dense form is ``(N, V, num_bins)``.
+    """
+
+    atom: np.ndarray
+    vertex: np.ndarray
+    radial: np.ndarray
+    value: np.ndarray
+    directions: np.ndarray
+    n_atoms: int
+
+    def rotated_vertices(self, rotation: np.ndarray, level: int) -> np.ndarray:
+        """Nearest vertices of the directions rotated by ``rotation`` ``(3, 3)``: ``(E,)`` int64."""
+        rotated = torch.from_numpy(self.directions.astype(np.float64) @ np.asarray(rotation, dtype=np.float64).T)
+        return nearest_vertices(rotated, level, k=1)[1][:, 0].numpy()
+
+
+def check_carbon(numbers: np.ndarray, name: str = "structure") -> None:
+    """Raise :class:`EquisymError` if any atom is not carbon (Z = 6)."""
+    numbers = np.asarray(numbers)
+    bad = np.nonzero(numbers != 6)[0]
+    if len(bad):
+        from ase.data import chemical_symbols
+
+        z = int(numbers[bad[0]])
+        symbol = chemical_symbols[z] if 0 <= z < len(chemical_symbols) else str(z)
+        raise EquisymError(
+            f"{name}: atom {int(bad[0])} is {symbol} (Z={z}); the carbon DOS models accept only carbon (Z=6)"
+        )
+
+
+def atom_spheres_sparse(
+    positions: np.ndarray,
+    cell: np.ndarray | None,
+    pbc,
+    config: AtomSpheresConfig | None = None,
+    numbers: np.ndarray | None = None,
+    name: str = "structure",
+) -> SparseAtomSpheres:
+    """Sparse per-atom spherical input of one structure.
+
+    Args:
+        positions: ``(N, 3)`` Cartesian positions in Å.
+        cell: ``(3, 3)`` lattice vectors as rows (Å), or ``None``.
+        pbc: periodicity (one bool or three).
+        config: :class:`AtomSpheresConfig` (defaults: the paper's 7 Å, 32 bins, level 3).
+        numbers: atomic numbers ``(N,)``; if given, anything but carbon is an error.
+        name: how to call the structure in error messages.
+
+    Raises:
+        EquisymError: a non-carbon atom, invalid geometry, or an atom with no neighbour
+            within the cutoff (its input would be all zeros).
+    """
+    config = config or AtomSpheresConfig()
+    config.validate()
+    if numbers is not None:
+        check_carbon(numbers, name)
+    nl = neighbor_list(positions, config.cutoff, cell, pbc, name=name)
+    n_atoms = len(np.asarray(positions))
+    counts = nl.counts(n_atoms)
+    if n_atoms == 0:
+        raise EquisymError(f"{name}: the structure has no atoms")
+    if (counts == 0).any():
+        lonely = np.nonzero(counts == 0)[0]
+        raise EquisymError(
+            f"{name}: atom {int(lonely[0])} has no neighbour within the {config.cutoff:g} Å cutoff "
+            f"({len(lonely)} such atom(s)); its spherical input would be empty"
+        )
+    d = nl.distances
+    directions = torch.from_numpy(nl.vectors / d[:, None])
+    _, vertex = nearest_vertices(directions, config.level, k=1)
+    vertex = vertex[:, 0].numpy()
+    width = (config.cutoff - config.r_min) / config.num_bins
+    radial = np.clip(np.floor((d - config.r_min) / width).astype(np.int64), 0, config.num_bins - 1)
+    if config.weighting == "inverse":
+        value = 1.0 / d
+    elif config.weighting == "inverse_sq":
+        value = 1.0 / d**2
+    else:
+        value = np.ones_like(d)
+    return SparseAtomSpheres(
+        atom=nl.centers.astype(np.int64),
+        vertex=vertex.astype(np.int64),
+        radial=radial,
+        value=value.astype(np.float32),
+        directions=directions.numpy().astype(np.float32),
+        n_atoms=n_atoms,
+    )
+
+
+def densify(
+    structures: Sequence[SparseAtomSpheres], config: AtomSpheresConfig, rotations: Sequence[np.ndarray] | None = None
+) -> torch.Tensor:
+    """Dense packed signal of several structures (atoms concatenated in order).
+
+    Args:
+        structures: sparse inputs computed with the same ``config``.
+        config: the :class:`AtomSpheresConfig`.
+        rotations: optional ``(3, 3)`` rotation per structure; the input is then that of the
+            rotated structure (directions rotated, nearest vertices searched again).
+
+    Shapes:
+        - output: ``(Σ N_s, V, num_bins)`` float32.
+    """
+    v, b = config.num_vertices, config.num_bins
+    total = sum(s.n_atoms for s in structures)
+    out = torch.zeros(total * v * b, dtype=torch.float32)
+    flats, values, offset = [], [], 0
+    for k, s in enumerate(structures):
+        vertex = s.vertex if rotations is None else s.rotated_vertices(rotations[k], config.level)
+        flats.append(torch.from_numpy((s.atom + offset) * (v * b) + vertex * b + s.radial))
+        values.append(torch.from_numpy(s.value))
+        offset += s.n_atoms
+    if flats:
+        out.index_add_(0, torch.cat(flats), torch.cat(values))
+    return out.reshape(total, v, b)
+
+
+def atom_spheres(atoms, config: AtomSpheresConfig | None = None, name: str = "structure") -> torch.Tensor:
+    """Dense per-atom spherical input of an ``ase.Atoms`` (carbon only).
+
+    Example:
+        >>> from ase.build import graphene
+        >>> x = atom_spheres(graphene(size=(2, 2, 1), vacuum=5.0))
+        >>> tuple(x.shape)
+        (8, 642, 32)
+
+    Shapes:
+        - output: ``(N, V, num_bins)`` float32.
+    """
+    config = config or AtomSpheresConfig()
+    sparse = atom_spheres_sparse(
+        atoms.get_positions(), np.asarray(atoms.get_cell()), atoms.get_pbc(), config, atoms.get_atomic_numbers(), name
+    )
+    return densify([sparse], config)

@@ -1,0 +1,560 @@
+"""Task ``dos``: the electronic density of states of carbon structures, atom by atom.
+
+Data: a folder written by ``equisym generate carbon-dos`` (``structures.extxyz`` +
+``dos.h5``, read by :func:`equisym.data.carbon.load_carbon_dos`). The target of a structure
+is its DOS per atom on the data's energy grid (states/eV/atom, spin included).
+
+Models (``model.name``): ``csgnn-dos`` (per-atom concentric spherical input,
+:mod:`equisym.data.atom_spheres`), ``schnet-dos`` (torch-geometric SchNet, periodic vesin
+neighbour list) and ``soap-dos`` (featomic SOAP + MLP). Every model predicts one
+non-negative DOS contribution per atom; the structure's DOS per atom is their mean (= total
+DOS / N). Batches are packed: atoms of all structures are concatenated, no padding.
+
+Loss (Fox et al.): ``α·MSE(DOS) + (1−α)·MSE(N(E))`` with the integrated DOS
+``N(E_g) = ΔE·Σ_{g'≤g} DOS(E_g')`` and ``α = loss_alpha = 0.1``.
+
+Evaluation (``equisym eval``): band energy per atom (:func:`equisym.physics.dos.band_energy`,
+4 electrons per atom) of the predicted and of the reference DOS, for every test structure;
+Table 2a (overall band-energy MAE, eV/atom) and Table 2b (per structure type), Fermi-level
+MAE, DOS RMSE; the same under Haar-random rotations of the test structures (``eval.
+rotation_trials``); plots of predicted vs true DOS and a band-energy parity plot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from equisym.config import to_dict
+from equisym.data.atom_spheres import AtomSpheresConfig, atom_spheres_sparse, check_carbon, densify
+from equisym.data.soap import SoapConfig, soap_features
+from equisym.errors import EquisymError
+from equisym.nn.registry import build_model, expand_model_section
+from equisym.train.engine import RunConfig, Task, TaskModule, register_task
+
+__all__ = ["DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "dos_loss", "CHEMICAL_ACCURACY"]
+
+CHEMICAL_ACCURACY = 0.043  #: eV/atom (1 kcal/mol), the paper's threshold for the band energy
+
+
+@dataclass
+class DOSSpheresConfig:
+    """Per-atom spherical input of ``csgnn-dos`` (the icosphere level is the model's)."""
+
+    cutoff: float = 7.0
+    """Neighbour cutoff in Å (periodic images included)."""
+    r_min: float = 1.0
+    """Inner edge of the first radial bin, Å."""
+    num_bins: int = 32
+    """Radial bins = input channels of the model."""
+    weighting: str = "inverse"
+    """Value per neighbour: ``inverse`` (1/d), ``inverse_sq`` or ``none``."""
+
+
+@dataclass
+class DOSDataConfig:
+    """The carbon DOS data and how batches are made."""
+
+    root: str = "runs/data/carbon-dos"
+    """Folder written by ``equisym generate carbon-dos``."""
+    batch_size: int = 16
+    """Structures per training batch (atoms are packed)."""
+    eval_batch_size: int = 32
+    """Structures per evaluation batch."""
+    max_train: int | None = None
+    """Use only this many training structures (spread over the set; for quick runs)."""
+    max_eval: int | None = None
+    """Use only this many validation and test structures each."""
+    rotate_train: bool = True
+    """``csgnn-dos``: rotate every training structure by a fresh Haar-random rotation
+    (its input is only approximately rotation invariant); the other models are invariant."""
+    spheres: DOSSpheresConfig = field(default_factory=DOSSpheresConfig)
+    """Spherical input of ``csgnn-dos``."""
+    soap: SoapConfig = field(default_factory=SoapConfig)
+    """SOAP settings of ``soap-dos``."""
+
+
+@dataclass
+class DOSEvalConfig:
+    """Evaluation protocol."""
+
+    rotation_trials: int = 1
+    """Test passes with Haar-random rotations of every test structure (0: none)."""
+    rotation_seed: int = 2024
+    """Seed of the test rotations (the same for every model)."""
+
+
+@dataclass
+class DOSConfig(RunConfig):
+    """Config of the ``dos`` task."""
+
+    data: DOSDataConfig = field(default_factory=DOSDataConfig)
+    """The data set."""
+    model: dict = field(default_factory=lambda: {"name": "csgnn-dos", "preset": "small"})
+    """Model section: ``name`` (csgnn-dos, schnet-dos, soap-dos), optional ``preset``, fields."""
+    loss_alpha: float = 0.1
+    """Weight α of MSE(DOS); 1 − α weighs MSE(integrated DOS)."""
+    eval: DOSEvalConfig = field(default_factory=DOSEvalConfig)
+    """Evaluation protocol."""
+
+
+def dos_loss(pred: torch.Tensor, target: torch.Tensor, step: float, alpha: float) -> torch.Tensor:
+    """``α·MSE(DOS) + (1−α)·MSE(ΔE·cumsum(DOS))``; pred/target ``(S, G)`` states/eV/atom."""
+    mse = torch.nn.functional.mse_loss(pred, target)
+    cum = torch.nn.functional.mse_loss(step * pred.cumsum(-1), step * target.cumsum(-1))
+    return alpha * mse + (1 - alpha) * cum
+
+
+def _kind(model_section: dict) -> str:
+    return str(model_section.get("name"))
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class _Split:
+    atoms: list
+    dos: np.ndarray  # (S, G) states/eV/atom
+    groups: list[str]
+    band_energy: np.ndarray  # (S,) eV/atom as stored
+    inputs: list  # per structure: SparseAtomSpheres | np.ndarray (SOAP) | None
+
+
+def _spread(n: int, keep: int | None) -> np.ndarray:
+    if keep is None or keep >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, keep).round().astype(int))
+
+
+@dataclass
+class _Raw:
+    energies: np.ndarray
+    n_electrons_per_atom: float
+    atoms: list
+    dos: np.ndarray  # (S, G) per atom
+    band_energy: np.ndarray
+
+
+def _read(root: str) -> _Raw:
+    try:
+        from equisym.data.carbon import load_carbon_dos
+    except ImportError:  # pragma: no cover - until the carbon data module is installed
+        load_carbon_dos = None
+    if load_carbon_dos is None:
+        return _read_contract(root)
+    data = load_carbon_dos(root)
+    return _from_reader(data)
+
+
+def _from_reader(data) -> _Raw:
+    off = np.asarray(data.atom_offset)
+    atom_dos = np.asarray(data.atom_dos)
+    dos = np.stack([atom_dos[a:b].mean(0) for a, b in zip(off[:-1], off[1:])])
+    return _Raw(np.asarray(data.energies), float(getattr(data, "n_electrons_per_atom", 4)), list(data.structures), dos, np.asarray(data.band_energy))
+
+
+def _read_contract(root: str) -> _Raw:
+    import os
+
+    import ase.io
+    import h5py
+
+    xyz, h5 = os.path.join(root, "structures.extxyz"), os.path.join(root, "dos.h5")
+    for path in (xyz, h5):
+        if not os.path.exists(path):
+            raise EquisymError(f"carbon DOS data: {path} is missing (make it with `equisym generate carbon-dos --out {root}`)")
+    atoms = ase.io.read(xyz, ":")
+    with h5py.File(h5, "r") as f:
+        energies = np.asarray(f["energies"])
+        atom_dos = np.asarray(f["atom_dos"])
+        off = np.asarray(f["atom_offset"])
+        band = np.asarray(f["band_energy"])
+        n_el = float(f.attrs.get("n_electrons_per_atom", 4))
+    if len(off) != len(atoms) + 1 or off[-1] != len(atom_dos) or atom_dos.shape[1] != len(energies):
+        raise EquisymError(f"{h5}: atom_offset / atom_dos / energies do not match {xyz}")
+    dos = np.stack([atom_dos[a:b].mean(0) for a, b in zip(off[:-1], off[1:])])
+    return _Raw(energies, n_el, atoms, dos, band)
+
+
+def _load_split(root: str, split: str, keep: int | None):
+    data = _read(root)
+    which = [i for i, a in enumerate(data.atoms) if a.info.get("split") == split]
+    if not which:
+        raise EquisymError(f"{root}: the '{split}' split is empty")
+    idx = [which[k] for k in _spread(len(which), keep)]
+    atoms = [data.atoms[i] for i in idx]
+    dos = data.dos[idx].astype(np.float32)
+    groups = [str(a.info.get("structure", "?")) for a in atoms]
+    return data, atoms, dos, groups, data.band_energy[idx]
+
+
+class _Indices(Dataset):
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+class DOSCollate:
+    """Builds a packed batch from structure indices of one split.
+
+    Batch keys: ``dos`` ``(S, G)``, ``structure_index`` ``(N,)``, ``num_structures``, ``ids``
+    and the model input: ``signal`` ``(N, V, B)`` (csgnn-dos), ``numbers``/``positions``/
+    ``cells``/``pbc`` (schnet-dos) or ``features`` ``(N, F)`` (soap-dos).
+    """
+
+    def __init__(self, split: _Split, kind: str, spheres: AtomSpheresConfig | None, rotate: bool, seed: int, fixed_rotations: np.ndarray | None = None) -> None:
+        self.split, self.kind, self.spheres, self.rotate = split, kind, spheres, rotate
+        self.rng = np.random.default_rng(seed)
+        self.fixed_rotations = fixed_rotations
+
+    def _rotations(self, ids: list[int]) -> list[np.ndarray] | None:
+        if self.fixed_rotations is not None:
+            return [self.fixed_rotations[i] for i in ids]
+        if not self.rotate:
+            return None
+        from scipy.spatial.transform import Rotation
+
+        return list(Rotation.random(len(ids), random_state=self.rng).as_matrix().reshape(len(ids), 3, 3))
+
+    def __call__(self, ids: list[int]) -> dict:
+        split = self.split
+        counts = [len(split.atoms[i]) for i in ids]
+        batch: dict[str, Any] = {
+            "ids": torch.tensor(ids),
+            "dos": torch.from_numpy(split.dos[ids]),
+            "structure_index": torch.repeat_interleave(torch.arange(len(ids)), torch.tensor(counts)),
+            "num_structures": len(ids),
+        }
+        rotations = self._rotations(ids)
+        if self.kind == "csgnn-dos":
+            batch["signal"] = densify([split.inputs[i] for i in ids], self.spheres, rotations)
+        elif self.kind == "soap-dos":
+            batch["features"] = torch.from_numpy(np.concatenate([split.inputs[i] for i in ids]))
+        else:
+            positions, cells = [], []
+            for k, i in enumerate(ids):
+                a = split.atoms[i]
+                r = np.eye(3) if rotations is None else rotations[k]
+                positions.append(a.get_positions() @ r.T)
+                cells.append(np.asarray(a.get_cell()) @ r.T)
+            batch["positions"] = torch.from_numpy(np.concatenate(positions)).float()
+            batch["cells"] = torch.from_numpy(np.stack(cells)).float()
+            batch["pbc"] = torch.from_numpy(np.stack([split.atoms[i].get_pbc() for i in ids]))
+            batch["numbers"] = torch.from_numpy(np.concatenate([split.atoms[i].get_atomic_numbers() for i in ids])).long()
+        return batch
+
+
+def _spheres_config(cfg: DOSConfig) -> AtomSpheresConfig:
+    s = cfg.data.spheres
+    return AtomSpheresConfig(level=int(cfg.model["level"]), cutoff=s.cutoff, r_min=s.r_min, num_bins=s.num_bins, weighting=s.weighting)
+
+
+class DOSDataModule(L.LightningDataModule):
+    """Train / validation / test splits of the carbon DOS data, with per-model inputs."""
+
+    def __init__(self, cfg: DOSConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.kind = _kind(cfg.model)
+        self.spheres = _spheres_config(cfg) if self.kind == "csgnn-dos" else None
+        self.splits: dict[str, _Split] = {}
+        self.energies: np.ndarray | None = None
+        self.n_electrons = 4.0
+
+    def _inputs(self, atoms: list, names: list[str]) -> list:
+        for a, name in zip(atoms, names):
+            check_carbon(a.get_atomic_numbers(), name)
+        if self.kind == "csgnn-dos":
+            return [
+                atom_spheres_sparse(a.get_positions(), np.asarray(a.get_cell()), a.get_pbc(), self.spheres, name=name)
+                for a, name in zip(atoms, names)
+            ]
+        if self.kind == "soap-dos":
+            return soap_features(atoms, self.cfg.data.soap)
+        for a, name in zip(atoms, names):  # schnet: check the structures up front
+            from equisym.geometry.neighbors import check_structure
+
+            check_structure(a.get_positions(), np.asarray(a.get_cell()), a.get_pbc(), name)
+        return [None] * len(atoms)
+
+    def load_split(self, split: str, root: str | None = None) -> _Split:
+        key = f"{root or ''}:{split}"
+        if key in self.splits:
+            return self.splits[key]
+        d = self.cfg.data
+        keep = d.max_train if split == "train" else d.max_eval
+        data, atoms, dos, groups, band = _load_split(root or d.root, split, keep)
+        energies = np.asarray(data.energies, dtype=np.float64)
+        expected = int(self.cfg.model.get("num_energies", 310))
+        if len(energies) != expected:
+            raise EquisymError(
+                f"{root or d.root}: the DOS grid has {len(energies)} energies but the model expects {expected} "
+                "(model.num_energies); regenerate the data or change the model"
+            )
+        steps = np.diff(energies)
+        if not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9) or steps[0] <= 0:
+            raise EquisymError(f"{root or d.root}: the DOS energy grid must be increasing and evenly spaced")
+        if self.energies is not None and not np.allclose(self.energies, energies):
+            raise EquisymError(f"{root or d.root}: its energy grid differs from the training data's grid")
+        self.energies = energies
+        self.n_electrons = float(getattr(data, "n_electrons_per_atom", 4))
+        names = [f"{split} structure {i} ({g})" for i, g in enumerate(groups)]
+        self.splits[key] = _Split(atoms, dos, groups, band, self._inputs(atoms, names))
+        return self.splits[key]
+
+    @property
+    def step(self) -> float:
+        return float(self.energies[1] - self.energies[0])
+
+    def setup(self, stage: str | None = None) -> None:
+        self.load_split("train")
+        self.load_split("val")
+
+    def loader(self, split: _Split, batch_size: int, shuffle: bool, rotate: bool, seed: int, fixed_rotations=None) -> DataLoader:
+        return DataLoader(
+            _Indices(len(split.atoms)),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=False,
+            num_workers=0,
+            collate_fn=DOSCollate(split, self.kind, self.spheres, rotate, seed, fixed_rotations),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        rotate = self.cfg.data.rotate_train and self.kind == "csgnn-dos"
+        return self.loader(self.load_split("train"), self.cfg.data.batch_size, True, rotate, self.cfg.seed)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader(self.load_split("val"), self.cfg.data.eval_batch_size, False, False, 0)
+
+
+# ----------------------------------------------------------------------------- module
+
+
+def predict_batch(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """Run any DOS model on a packed batch; returns ``(S, G)`` DOS per atom."""
+    idx, s = batch["structure_index"], batch["num_structures"]
+    if "signal" in batch:
+        return model(batch["signal"], idx, s)
+    if "features" in batch:
+        return model(batch["features"], idx, s)
+    return model(batch["numbers"], batch["positions"], idx, batch["cells"], batch["pbc"])
+
+
+class DOSModule(TaskModule):
+    """Trains a DOS model with the DOS + integrated-DOS loss."""
+
+    def __init__(self, cfg: DOSConfig, step: float = 0.1) -> None:
+        super().__init__(cfg)
+        self.model, _ = build_model(cfg.model)
+        self.step_size = step
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return predict_batch(self.model, batch)
+
+    def _step(self, batch: dict, stage: str) -> torch.Tensor:
+        pred = self(batch)
+        loss = dos_loss(pred, batch["dos"], self.step_size, self.cfg.loss_alpha)
+        if not torch.isfinite(loss):
+            raise EquisymError(f"the {stage} loss became {float(loss)}; lower optim.lr or check the data")
+        rmse = (pred - batch["dos"]).pow(2).mean().sqrt()
+        on_step = stage == "train"
+        n = batch["num_structures"]
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step, batch_size=n)
+        self.log(f"{stage}/dos_rmse", rmse, on_step=False, on_epoch=True, sync_dist=not on_step, batch_size=n)
+        return loss
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def band_energies(energies: np.ndarray, dos: np.ndarray, n_electrons: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fermi level and band energy (eV/atom) of each DOS row; a DOS holding fewer than
+    ``n_electrons`` states on the grid gets NaN and is flagged in the returned mask."""
+    from equisym.physics.dos import band_energy
+
+    fermi = np.full(len(dos), np.nan)
+    band = np.full(len(dos), np.nan)
+    ok = np.zeros(len(dos), dtype=bool)
+    for k, row in enumerate(dos):
+        try:
+            fermi[k], band[k] = band_energy(energies, row, n_electrons)
+            ok[k] = True
+        except EquisymError:
+            pass
+    return fermi, band, ok
+
+
+@torch.no_grad()
+def predict_split(module: DOSModule, datamodule: DOSDataModule, split: _Split, rotations: np.ndarray | None) -> np.ndarray:
+    loader = datamodule.loader(split, datamodule.cfg.data.eval_batch_size, False, False, 0, rotations)
+    out = np.zeros_like(split.dos, dtype=np.float64)
+    for batch in loader:
+        out[batch["ids"].numpy()] = module(batch).double().numpy()
+    return out
+
+
+def _scores(energies, n_el, pred, true, groups, ref_band) -> dict:
+    _, band_true, ok_true = band_energies(energies, true, n_el)
+    fermi_pred, band_pred, ok_pred = band_energies(energies, pred, n_el)
+    fermi_true, _, _ = band_energies(energies, true, n_el)
+    err = np.abs(band_pred - band_true)
+    failed = int((~ok_pred).sum())
+    err_f = np.where(ok_pred, err, np.nan)
+    per_group = {}
+    for g in sorted(set(groups)):
+        mask = np.array([x == g for x in groups])
+        per_group[g] = {
+            "band_energy_mae": _r(np.nanmean(err_f[mask])) if np.isfinite(err_f[mask]).any() else None,
+            "within_chemical_accuracy": bool(np.nanmean(err_f[mask]) <= CHEMICAL_ACCURACY) if np.isfinite(err_f[mask]).any() else False,
+            "count": int(mask.sum()),
+        }
+    return {
+        "band_energy_mae": _r(np.nanmean(err_f)),
+        "fermi_level_mae": _r(np.nanmean(np.abs(fermi_pred - fermi_true))),
+        "dos_rmse": _r(float(np.sqrt(np.mean((pred - true) ** 2)))),
+        "failed_band_energy": failed,
+        "reference_vs_stored_band_energy_max": _r(float(np.nanmax(np.abs(band_true - ref_band)))),
+        "table2b": per_group,
+        "_band_pred": band_pred,
+        "_band_true": band_true,
+    }
+
+
+def _r(x: float) -> float:
+    return float(round(float(x), 6)) if x is not None and math.isfinite(float(x)) else float("nan")
+
+
+def _plot(out_dir: Path, energies, pred, true, groups, band_pred, band_true, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(set(groups))
+    cols = min(4, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, g in zip(axes.flat, names):
+        k = [i for i, x in enumerate(groups) if x == g][0]
+        ax.plot(energies, true[k], "k-", lw=1.2, label="true")
+        ax.plot(energies, pred[k], "r--", lw=1.0, label="predicted")
+        ax.set_title(f"{g}: ΔE_band {abs(band_pred[k] - band_true[k]) * 1000:.0f} meV/atom", fontsize=9)
+        ax.set_xlabel("E (eV)")
+        ax.set_ylabel("DOS (states/eV/atom)")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_dir / "dos_examples.png", dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for g in names:
+        mask = np.array([x == g for x in groups])
+        ax.plot(band_true[mask], band_pred[mask], "o", ms=3, label=g)
+    lo, hi = np.nanmin(band_true), np.nanmax(band_true)
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    ax.set_xlabel("true band energy (eV/atom)")
+    ax.set_ylabel("predicted band energy (eV/atom)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_dir / "band_energy_parity.png", dpi=100)
+    plt.close(fig)
+
+
+@register_task
+class DOSTask(Task):
+    """Carbon DOS regression (Fox et al., Table 2)."""
+
+    name = "dos"
+    config_class = DOSConfig
+    monitor = ("val/loss", "min")
+
+    def expand(self, cfg: DOSConfig) -> DOSConfig:
+        kind = _kind(cfg.model)
+        fixed: dict[str, Any] = {}
+        if kind == "csgnn-dos":
+            fixed["in_channels"] = cfg.data.spheres.num_bins
+        elif kind == "soap-dos":
+            fixed["num_features"] = cfg.data.soap.num_features
+        elif kind != "schnet-dos":
+            raise EquisymError(f"model.name must be csgnn-dos, schnet-dos or soap-dos for the dos task, got {kind!r}")
+        if not 0.0 <= cfg.loss_alpha <= 1.0:
+            raise EquisymError(f"loss_alpha must lie in [0, 1], got {cfg.loss_alpha}")
+        entry, model_cfg = expand_model_section(cfg.model, **fixed)
+        return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
+
+    def build_datamodule(self, cfg: DOSConfig) -> DOSDataModule:
+        return DOSDataModule(cfg)
+
+    def build_module(self, cfg: DOSConfig) -> DOSModule:
+        return DOSModule(cfg)
+
+    def evaluate(self, module: DOSModule, datamodule: DOSDataModule, cfg: DOSConfig, out_dir: Path, options: dict) -> dict:
+        root = options.get("data")
+        test = datamodule.load_split("test", root)
+        energies, n_el = datamodule.energies, datamodule.n_electrons
+        module.step_size = datamodule.step
+        module.eval()
+        pred = predict_split(module, datamodule, test, None)
+        scores = _scores(energies, n_el, pred, test.dos, test.groups, test.band_energy)
+        band_pred, band_true = scores.pop("_band_pred"), scores.pop("_band_true")
+        metrics: dict[str, Any] = {
+            "model": _kind(cfg.model),
+            "test_size": len(test.atoms),
+            "test/band_energy_mae": scores["band_energy_mae"],
+            "test/fermi_level_mae": scores["fermi_level_mae"],
+            "test/dos_rmse": scores["dos_rmse"],
+            "test/failed_band_energy": scores["failed_band_energy"],
+            "table2a_band_energy_mae_ev_per_atom": scores["band_energy_mae"],
+            "table2b_band_energy_mae_ev_per_atom": {g: v["band_energy_mae"] for g, v in scores["table2b"].items()},
+            "structures_within_chemical_accuracy": sum(v["within_chemical_accuracy"] for v in scores["table2b"].values()),
+            "structure_types": len(scores["table2b"]),
+            "chemical_accuracy_ev_per_atom": CHEMICAL_ACCURACY,
+            "reference_vs_stored_band_energy_max": scores["reference_vs_stored_band_energy_max"],
+        }
+        if _kind(cfg.model) != "soap-dos" and cfg.eval.rotation_trials > 0:
+            from scipy.spatial.transform import Rotation
+
+            maes, diffs, per_group = [], [], []
+            for trial in range(cfg.eval.rotation_trials):
+                rots = Rotation.random(len(test.atoms), random_state=cfg.eval.rotation_seed + trial).as_matrix()
+                rot_pred = predict_split(module, datamodule, test, rots.reshape(-1, 3, 3))
+                s = _scores(energies, n_el, rot_pred, test.dos, test.groups, test.band_energy)
+                maes.append(s["band_energy_mae"])
+                per_group.append({g: v["band_energy_mae"] for g, v in s["table2b"].items()})
+                diffs.append(float(np.abs(rot_pred - pred).max()))
+            metrics["test_rotated/band_energy_mae"] = _r(np.mean(maes))
+            metrics["test_rotated/table2b"] = {g: _r(np.mean([p[g] for p in per_group])) for g in per_group[0]}
+            metrics["test_rotated/max_dos_change"] = _r(max(diffs))
+        rows = [
+            {"structure": g, "band_energy_true": _r(t), "band_energy_pred": _r(p)}
+            for g, t, p in zip(test.groups, band_true, band_pred)
+        ]
+        (out_dir / "predictions.json").write_text(json.dumps(rows))
+        _plot(out_dir, energies, pred, test.dos, test.groups, band_pred, band_true, f"{_kind(cfg.model)}: test")
+        return metrics
