@@ -1,4 +1,5 @@
 """Importing this package registers every task with the engine (one import per task)."""
 
 from equisym.train.tasks import classification  # noqa: F401
+from equisym.train.tasks import potential  # noqa: F401
 from equisym.train.tasks import dos  # noqa: F401
