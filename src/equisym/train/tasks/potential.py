@@ -234,20 +234,16 @@ def wrap_model(model: torch.nn.Module, mode: str, cfg: PotentialEvalConfig | Non
     if mode == "ecse":
         if not hasattr(enn, "Symmetrized"):
             raise EquisymError("ECSE is not available in this installation (equisym.nn.Symmetrized is missing)")
-        kwargs = dict(cfg.ecse)
-        if aux is not None:
-            kwargs["aux_model"] = aux
-        return enn.Symmetrized(model, **kwargs)
+        return enn.Symmetrized(model, aux_model=aux, config=dict(cfg.ecse))
     if mode == "average":
         if not hasattr(enn, "RotationAveraged"):
             raise EquisymError("rotation averaging is not available (equisym.nn.RotationAveraged is missing)")
-        rotations = random_o3(cfg.n_rotations, cfg.rotation_seed)
-        return enn.RotationAveraged(model, rotations)
+        return enn.RotationAveraged(model, n_rotations=cfg.n_rotations, seed=cfg.rotation_seed)
     raise EquisymError(f"unknown evaluation mode {mode!r}; choose bare, ecse or average")
 
 
 def _frames_of(wrapped: torch.nn.Module, out: dict) -> float | None:
-    for key in ("n_frames", "frames"):
+    for key in ("num_frames", "n_frames"):
         if key in out:
             v = out[key]
             return float(v.float().sum()) if isinstance(v, torch.Tensor) else float(np.sum(v))
