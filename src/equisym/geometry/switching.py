@@ -16,6 +16,7 @@ __all__ = [
     "cosine_cutoff",
     "smooth_cutoff",
     "smooth_switch_on",
+    "boosted_switch_on",
     "smoothstep",
     "smooth_max",
     "smooth_max_bias",
@@ -58,6 +59,15 @@ def smooth_cutoff(r: torch.Tensor, cutoff: float | torch.Tensor, width: float) -
 def smooth_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float) -> torch.Tensor:
     """C^∞ switch-on q_c(z | w, Δ) = 1 − f_c(z | w + Δ, Δ): 0 for ``z <= w``, 1 for ``z >= w + Δ``."""
     return 1.0 - smooth_cutoff(z, start + width, width)
+
+
+def boosted_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float) -> torch.Tensor:
+    """Switch-on with the ECSE linear booster: q̃_c(z | w, Δ) = q_c(z | w, Δ) · (z − w)/Δ.
+
+    0 for ``z <= w``; equals 1 at ``z = w + Δ`` and keeps growing linearly beyond (so the
+    most orthogonal neighbour pairs get the largest frame weight). C^∞.
+    """
+    return smooth_switch_on(z, start, width) * ((z - start) / width).clamp(min=0.0)
 
 
 def smooth_max(

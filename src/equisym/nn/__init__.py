@@ -8,6 +8,7 @@ from equisym.nn import csgnn as _csgnn, pointnet as _pointnet
 from equisym.nn.registry import build_model, register_model
 from equisym.nn.atomistic import compute_forces
 from equisym.nn.pet import PET, PET_PRESETS, PETConfig
+from equisym.nn.ecse import ECSE_PRESETS, ECSEConfig, RotationAveraged, Symmetrized
 
 register_model("csgnn", CSGNNConfig, CSGNN, _csgnn.CSGNN_PRESETS)
 register_model("pointnet", PointNetConfig, PointNet, _pointnet.POINTNET_PRESETS)
@@ -19,6 +20,10 @@ register_model("schnet-dos", _db.SchNetDOSConfig, _db.SchNetDOS, _db.SCHNET_DOS_
 register_model("soap-dos", _db.SOAPDOSConfig, _db.SOAPDOS, _db.SOAP_DOS_PRESETS)
 
 __all__ = [
+    "ECSEConfig",
+    "ECSE_PRESETS",
+    "RotationAveraged",
+    "Symmetrized",
     "PET",
     "PETConfig",
     "compute_forces",
