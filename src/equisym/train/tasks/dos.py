@@ -160,7 +160,8 @@ def _from_reader(data) -> _Raw:
     off = np.asarray(data.atom_offset)
     atom_dos = np.asarray(data.atom_dos)
     dos = np.stack([atom_dos[a:b].mean(0) for a, b in zip(off[:-1], off[1:])])
-    return _Raw(np.asarray(data.energies), float(getattr(data, "n_electrons_per_atom", 4)), list(data.structures), dos, np.asarray(data.band_energy))
+    n_el = float(data.attrs.get("n_electrons_per_atom", 4))
+    return _Raw(np.asarray(data.energies), n_el, list(data.atoms), dos, np.asarray(data.band_energy))
 
 
 def _read_contract(root: str) -> _Raw:

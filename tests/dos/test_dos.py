@@ -1,0 +1,225 @@
+"""CSGNN-DOS: per-atom spherical input, model symmetry, packed batches, baselines, bad inputs, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import graphene, molecule
+
+from equisym.data.atom_spheres import AtomSpheresConfig, atom_spheres, atom_spheres_sparse, densify
+from equisym.errors import EquisymError
+from equisym.geometry import icosahedral_rotations, random_rotation
+from equisym.geometry.icosphere import icosahedral_permutations
+from equisym.nn.csgnn_dos import CSGNNDOS
+from equisym.train.tasks.dos import dos_loss
+
+from tests.conftest import run_cli
+
+LEVEL = 1
+CFG = AtomSpheresConfig(level=LEVEL)
+
+
+def _rotated(atoms: Atoms, rotation: np.ndarray) -> Atoms:
+    out = atoms.copy()
+    out.set_cell(np.asarray(atoms.get_cell()) @ rotation.T, scale_atoms=False)
+    out.set_positions(atoms.get_positions() @ rotation.T)
+    return out
+
+
+def _structures() -> list[Atoms]:
+    c60 = molecule("C60")
+    c60.rattle(0.05, seed=1)
+    sheet = graphene(size=(3, 3, 1), vacuum=6.0)
+    sheet.rattle(0.05, seed=2)
+    return [c60, sheet]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["C60", "graphene-pbc"])
+def test_input_exactly_equivariant_under_icosahedral_rotations(index):
+    atoms = _structures()[index]
+    base = atom_spheres(atoms, CFG)
+    perms = icosahedral_permutations(LEVEL)
+    worst = 0.0
+    for g, rot in enumerate(icosahedral_rotations().double().numpy()):
+        x = atom_spheres(_rotated(atoms, rot), CFG)
+        # rotating the structure moves vertex v's content to vertex perm[g, v]
+        worst = max(worst, float((x[:, perms[g]] - base).abs().max()))
+    assert worst < 1e-6, worst
+    # the input is not trivially invariant: a generic rotation changes it (discrete grid)
+    errors = []
+    for seed in range(3):
+        rot = random_rotation(generator=torch.Generator().manual_seed(seed), dtype=torch.float64).numpy()
+        errors.append(float((atom_spheres(_rotated(atoms, rot), CFG) - base).abs().max()))
+    print(f"random-rotation max |Δinput| = {max(errors):.3f} (1/Å)")
+    assert max(errors) > 1e-2
+
+
+def test_input_values_and_rotation_shortcut():
+    atoms = _structures()[1]
+    sparse = atom_spheres_sparse(atoms.get_positions(), np.asarray(atoms.get_cell()), atoms.get_pbc(), CFG)
+    dense = densify([sparse], CFG)
+    # every neighbour within 7 Å contributes 1/d: totals per atom match a direct count
+    from ase.neighborlist import neighbor_list
+
+    i, d = neighbor_list("id", atoms, 7.0)
+    expected = np.bincount(i, weights=1 / d, minlength=len(atoms))
+    np.testing.assert_allclose(dense.sum(dim=(1, 2)).numpy(), expected, rtol=1e-5)
+    # rotating the stored directions == recomputing the rotated structure
+    rot = random_rotation(generator=torch.Generator().manual_seed(5), dtype=torch.float64).numpy()
+    shortcut = densify([sparse], CFG, [rot])
+    assert float((shortcut - atom_spheres(_rotated(atoms, rot), CFG)).abs().max()) < 1e-6
+
+
+def _tiny_model() -> CSGNNDOS:
+    torch.manual_seed(0)
+    model = CSGNNDOS.from_preset("tiny", num_energies=40)
+    # a few training steps so BatchNorm running stats are not the identity
+    x = torch.rand(12, 42, 32)
+    idx = torch.tensor([0] * 5 + [1] * 7)
+    model.train()
+    for _ in range(3):
+        model(x, idx, 2).sum()
+    return model.eval()
+
+
+def test_model_exactly_invariant_under_icosahedral_rotations():
+    model = _tiny_model()
+    atoms = _structures()[0]
+    idx = torch.zeros(len(atoms), dtype=torch.int64)
+    base = model(atom_spheres(atoms, CFG), idx, 1)
+    with torch.no_grad():
+        errs = [
+            float((model(atom_spheres(_rotated(atoms, rot), CFG), idx, 1) - base).abs().max())
+            for rot in icosahedral_rotations().double().numpy()
+        ]
+        assert max(errs) < 1e-5 * max(1.0, float(base.abs().max())), max(errs)
+
+        # power: a model that weighs vertices differently is not invariant
+        weights = torch.linspace(0.5, 1.5, 42)[None, :, None]
+        broken = lambda s: model(s * weights, idx, 1)  # noqa: E731
+        b0 = broken(atom_spheres(atoms, CFG))
+        bad = max(float((broken(atom_spheres(_rotated(atoms, r), CFG)) - b0).abs().max()) for r in icosahedral_rotations()[:10].double().numpy())
+        assert bad > 100 * max(max(errs), 1e-7)
+
+        rnd = [
+            float((model(atom_spheres(_rotated(atoms, random_rotation(generator=torch.Generator().manual_seed(s), dtype=torch.float64).numpy()), CFG), idx, 1) - base).abs().max())
+            for s in range(3)
+        ]
+        print(f"random-rotation max |ΔDOS| = {max(rnd):.3g} states/eV/atom (DOS max {float(base.max()):.3g})")
+
+
+def test_packed_batches_have_no_padding_and_are_independent():
+    model = _tiny_model()
+    a, b = _structures()
+    xa, xb = atom_spheres(a, CFG), atom_spheres(b, CFG)
+    with torch.no_grad():
+        both = model(torch.cat([xa, xb]), torch.tensor([0] * len(a) + [1] * len(b)), 2)
+        alone_a = model(xa, torch.zeros(len(a), dtype=torch.int64), 1)
+        alone_b = model(xb, torch.zeros(len(b), dtype=torch.int64), 1)
+        torch.testing.assert_close(both, torch.cat([alone_a, alone_b]))
+        # the structure DOS is the mean of the atom contributions
+        contributions = model.atom_dos(xa)
+        torch.testing.assert_close(alone_a[0], contributions.mean(0))
+        assert (contributions >= 0).all()
+    # BatchNorm in training mode sees exactly the real atoms: statistics equal those of the packed rows
+    model.train()
+    seen = []
+    hook = model.head.mlp[2].register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    model(torch.cat([xa, xb]), torch.tensor([0] * len(a) + [1] * len(b)), 2)
+    hook.remove()
+    assert seen == [len(a) + len(b)]
+
+
+def test_dos_loss_weights():
+    pred = torch.zeros(2, 5)
+    target = torch.zeros(2, 5)
+    target[:, 0] = 1.0
+    # MSE(DOS) = 0.2; cumulative = 0.1 * [1,1,1,1,1] → MSE 0.01
+    assert abs(float(dos_loss(pred, target, 0.1, 0.1)) - (0.1 * 0.2 + 0.9 * 0.01)) < 1e-7
+    assert abs(float(dos_loss(pred, target, 0.1, 1.0)) - 0.2) < 1e-7
+
+
+def test_bad_inputs():
+    lonely = Atoms("C2", positions=[[0, 0, 0], [9.0, 0, 0]])
+    with pytest.raises(EquisymError, match="no neighbour within the 7 Å cutoff"):
+        atom_spheres(lonely)
+    silicon = Atoms("CSi", positions=[[0, 0, 0], [1.5, 0, 0]])
+    with pytest.raises(EquisymError, match="Si.*only carbon"):
+        atom_spheres(silicon)
+    model = _tiny_model()
+    with pytest.raises(EquisymError, match="signal must have shape"):
+        model(torch.rand(3, 162, 32), torch.zeros(3, dtype=torch.int64), 1)
+    with pytest.raises(EquisymError, match="structure_index"):
+        model(torch.rand(3, 42, 32), torch.tensor([0, 1, 2]), 2)
+
+
+def test_soap_baseline_invariant():
+    pytest.importorskip("featomic")
+    from equisym.data.soap import SoapConfig, soap_features
+    from equisym.nn.dos_baselines import SOAPDOS, SOAPDOSConfig
+
+    cfg = SoapConfig(max_angular=3, max_radial=3)
+    atoms = _structures()[1]
+    rot = random_rotation(generator=torch.Generator().manual_seed(3), dtype=torch.float64).numpy()
+    f0, f1 = soap_features([atoms, _rotated(atoms, rot)], cfg)
+    assert f0.shape == (len(atoms), cfg.num_features)
+    np.testing.assert_allclose(f0, f1, atol=1e-5 * np.abs(f0).max())
+    model = SOAPDOS(SOAPDOSConfig(num_features=cfg.num_features, head_dims=[16], num_energies=30)).eval()
+    out = model(torch.from_numpy(f0), torch.zeros(len(atoms), dtype=torch.int64), 1)
+    assert out.shape == (1, 30) and (out >= 0).all()
+
+
+def test_schnet_baseline_periodic_and_invariant():
+    pytest.importorskip("torch_geometric")
+    from equisym.nn.dos_baselines import SchNetDOS, SchNetDOSConfig
+
+    model = SchNetDOS(SchNetDOSConfig(hidden_channels=16, num_filters=16, num_interactions=1, num_gaussians=10, head_dims=[16], num_energies=30)).eval()
+    atoms = _structures()[1]
+
+    def run(a):
+        pos = torch.tensor(a.get_positions(), dtype=torch.float32)
+        return model(torch.full((len(a),), 6), pos, torch.zeros(len(a), dtype=torch.int64),
+                     torch.tensor(np.asarray(a.get_cell())[None], dtype=torch.float32), torch.tensor(a.get_pbc()[None]))
+
+    with torch.no_grad():
+        base = run(atoms)
+        rot = random_rotation(generator=torch.Generator().manual_seed(4), dtype=torch.float64).numpy()
+        torch.testing.assert_close(run(_rotated(atoms, rot)), base, atol=1e-4, rtol=1e-4)
+        # periodic images matter: the same atoms without periodicity give another DOS
+        flat = atoms.copy()
+        flat.pbc = False
+        assert float((run(flat) - base).abs().max()) > 1e-6
+
+
+def test_cli_train_and_eval(tiny_dos, tmp_path):
+    out = tmp_path / "run"
+    res = run_cli(
+        "train", "configs/csgnn-dos.yaml" if False else str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml"),
+        "--out", str(out), "-o", f"data.root={tiny_dos}", "-o", "model.preset=tiny",
+        "-o", "trainer.max_epochs=1", "-o", "trainer.max_time=null", "-o", "trainer.progress_bar=false",
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["table2b_band_energy_mae_ev_per_atom"]) == {"C20", "C60", "C_8_0", "Graphene"}
+    assert np.isfinite(metrics["table2a_band_energy_mae_ev_per_atom"])
+    assert "test_rotated/band_energy_mae" in metrics
+    assert (out / "dos_examples.png").exists() and (out / "band_energy_parity.png").exists()
+    res = run_cli("eval", str(out / "best.ckpt"), "--out", str(tmp_path / "eval"), "-o", "eval.rotation_trials=0")
+    assert res.returncode == 0, res.stderr[-2000:]
+    again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert again["table2a_band_energy_mae_ev_per_atom"] == pytest.approx(metrics["table2a_band_energy_mae_ev_per_atom"], rel=1e-5)
+
+
+def test_cli_rejects_wrong_grid_and_non_carbon(tmp_path):
+    from tests.dos.conftest import write_tiny_dos_set
+
+    config = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml")
+    wrong = write_tiny_dos_set(tmp_path / "wrong-grid", n_energies=300)
+    res = run_cli("train", config, "--out", str(tmp_path / "r1"), "-o", f"data.root={wrong}", "-o", "model.preset=tiny")
+    assert res.returncode == 2
+    assert "300" in res.stderr and "310" in res.stderr
+    assert not (tmp_path / "r1" / "metrics.json").exists()
