@@ -28,7 +28,7 @@ from equisym.errors import EquisymError
 __all__ = ["main", "GENERATOR_MODULES"]
 
 #: Modules providing ``add_generate_parser(subparsers)`` for ``equisym generate``.
-GENERATOR_MODULES = ["equisym.data.shapes", "equisym.data.carbon"]
+GENERATOR_MODULES = ["equisym.data.shapes", "equisym.data.carbon", "equisym.data.wallpaper"]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -37,6 +37,8 @@ __all__ = [
     "HIERARCHY",
     "lattice_matrix",
     "is_lattice_translation",
+    "transform_operations",
+    "CENTRED_TO_PRIMITIVE",
 ]
 
 #: Short symbols in ITA order; label = ITA number − 1.
@@ -219,12 +221,46 @@ class PlaneGroup:
         """Images of fractional points ``(..., 2)`` under every operation, ``(order, ..., 2)``."""
         return np.stack([op(u) for op in self.operations])
 
+    def primitive_operations(self) -> tuple[AffineOp, ...]:
+        """The operations in the primitive basis ``a' = (a − b)/2, b' = (a + b)/2`` for the
+        centred groups (all translations become 0); the operations themselves otherwise."""
+        if not self.centred:
+            return self.operations
+        return transform_operations(self.operations, CENTRED_TO_PRIMITIVE)
+
     def contains(self, op: AffineOp, atol: float = 1e-9) -> bool:
         """Whether ``op`` equals one of the operations modulo lattice translations."""
         for mine in self.operations:
             if np.array_equal(mine.R, op.R) and np.allclose(np.mod(mine.t - op.t + 0.5, 1.0) - 0.5, 0, atol=atol):
                 return True
         return False
+
+
+#: ``M`` with conventional fractional coordinates ``u_c = M @ u_p`` of the primitive basis
+#: ``a' = (a − b)/2, b' = (a + b)/2`` of a centred cell (columns: a', b' in the a, b basis).
+CENTRED_TO_PRIMITIVE = np.array([[0.5, 0.5], [-0.5, 0.5]])
+
+
+def transform_operations(ops, M: np.ndarray) -> tuple[AffineOp, ...]:
+    """Operations written in a new basis: with old fractional coordinates ``u = M @ u_new``,
+    ``R_new = M⁻¹ R M`` and ``t_new = M⁻¹ t`` (mod 1); duplicates modulo the new lattice removed.
+
+    Raises:
+        ValueError: if an operation does not map the new lattice to itself (non-integer R_new).
+    """
+    M = np.asarray(M, dtype=float)
+    Minv = np.linalg.inv(M)
+    out: list[AffineOp] = []
+    for op in ops:
+        R = Minv @ op.R @ M
+        if not np.allclose(R, np.rint(R), atol=1e-9):
+            raise ValueError(f"{op.symbol} is not a lattice automorphism in the new basis")
+        t = np.mod(np.round(Minv @ op.t, 12), 1.0)
+        t[np.isclose(t, 1.0)] = 0.0
+        new = AffineOp(np.rint(R).astype(np.int64), t, op.symbol)
+        if not any(np.array_equal(o.R, new.R) and np.allclose(np.mod(o.t - new.t + 0.5, 1) - 0.5, 0) for o in out):
+            out.append(new)
+    return tuple(out)
 
 
 def _reflection_kinds(ops: tuple[AffineOp, ...], centred: bool) -> tuple[bool, bool]:
