@@ -409,6 +409,44 @@ def build_structure(name: str):
     return atoms
 
 
+class _FixGroupComs:
+    """ASE constraint: fix the centre of mass of each atom group (e.g. each graphite layer).
+
+    (``ase.constraints.FixSubsetCom`` shifts *all* atoms when restoring a subset's centre in
+    ASE 3.29, so several of them interfere; this one moves each group on its own.)
+    """
+
+    def __init__(self, groups: list[np.ndarray]) -> None:
+        self.groups = [np.asarray(g, dtype=np.int64) for g in groups]
+
+    def get_removed_dof(self, atoms) -> int:
+        return 3 * len(self.groups)
+
+    def adjust_positions(self, atoms, new) -> None:
+        m = atoms.get_masses()
+        for g in self.groups:
+            new[g] += (m[g] @ atoms.positions[g] - m[g] @ new[g]) / m[g].sum()
+
+    def adjust_momenta(self, atoms, momenta) -> None:
+        m = atoms.get_masses()
+        for g in self.groups:
+            momenta[g] -= m[g, None] * (momenta[g].sum(axis=0) / m[g].sum())
+
+    def adjust_forces(self, atoms, forces) -> None:
+        m = atoms.get_masses()
+        for g in self.groups:
+            forces[g] -= m[g, None] * ((m[g] @ forces[g]) / (m[g] ** 2).sum())
+
+    def index_shuffle(self, atoms, ind):  # pragma: no cover - not used by MD
+        raise NotImplementedError
+
+    def copy(self):
+        return _FixGroupComs(self.groups)
+
+    def todict(self):
+        return {"name": "FixCom", "kwargs": {}}
+
+
 def _graphite_layers(atoms) -> list[np.ndarray]:
     z = atoms.positions[:, 2]
     levels = np.round(z / 0.5) * 0.5
@@ -431,7 +469,7 @@ def run_md(atoms, temperature: float, n_snapshots: int, seed: int, timestep: flo
     drift); for other structures the total centre of mass is fixed.
     """
     from ase import units
-    from ase.constraints import FixCom, FixSubsetCom
+    from ase.constraints import FixCom
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 
@@ -439,12 +477,17 @@ def run_md(atoms, temperature: float, n_snapshots: int, seed: int, timestep: flo
 
     a = atoms.copy()
     if atoms.info.get("structure") == "graphite":
-        a.set_constraint([FixSubsetCom(idx) for idx in _graphite_layers(a)])
+        a.set_constraint(_FixGroupComs(_graphite_layers(a)))
     else:
         a.set_constraint(FixCom())
     a.calc = TersoffCarbon()
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(a, temperature_K=temperature, rng=rng)
+    try:  # ASE ≥ 3.29 renamed MaxwellBoltzmannDistribution
+        from ase.md.velocitydistribution import thermalize_momenta
+
+        thermalize_momenta(a, temperature_K=temperature, rng=rng)
+    except ImportError:
+        MaxwellBoltzmannDistribution(a, temperature_K=temperature, rng=rng)
     Stationary(a)
     if not a.pbc.any():
         ZeroRotation(a)
@@ -500,10 +543,10 @@ class _Unit:
         return f"{self.structure}_{self.temperature}K_{self.kind}"
 
 
-def _plan(snapshots: int, test: int, seed: int) -> list[_Unit]:
+def _plan(snapshots: int, test: int, seed: int, structures=None) -> list[_Unit]:
     units = []
     per_t, test_t = snapshots // len(TEMPERATURES), test // len(TEMPERATURES)
-    for s in STRUCTURES:
+    for s in structures or STRUCTURES:
         for t in TEMPERATURES:
             for kind, n, first in (("trainval", per_t, 0), ("test", test_t, per_t)):
                 if n == 0:
@@ -548,6 +591,8 @@ def _run_unit(unit: _Unit, base, md: dict, parts: str, queue=None) -> dict:
     t_dos = time.perf_counter() - t1
     t2 = time.perf_counter()
     tmp = os.path.join(parts, f".{unit.name}.tmp")
+    for snap in snaps:
+        snap.info = {k: (v.item() if hasattr(v, "item") else v) for k, v in snap.info.items()}
     ase.io.write(tmp + ".extxyz", snaps, format="extxyz")
     np.savez(tmp + ".npz", atom_dos=np.concatenate(doses), fermi_level=np.array(fermis), band_energy=np.array(bands), n_atoms=np.array([len(s) for s in snaps]), timing=np.array([t_md, t_dos, 0.0]))
     os.replace(tmp + ".extxyz", os.path.join(parts, unit.name + ".extxyz"))
@@ -559,7 +604,7 @@ def _worker(args):
     return _run_unit(*args)
 
 
-def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, workers: int = 2, seed: int = 0, md: dict | None = None, progress: bool = True) -> dict:
+def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, workers: int = 2, seed: int = 0, md: dict | None = None, structures=None, progress: bool = True) -> dict:
     """Generate (or resume) the carbon DOS data set in ``out``.
 
     Args:
@@ -569,6 +614,7 @@ def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, work
         workers: parallel processes (one trajectory per task).
         seed: data-set seed (every trajectory's seed derives from it and its name).
         md: overrides of :func:`run_md` settings (timestep, equilibration, interval, friction).
+        structures: names to generate (default all of :data:`STRUCTURES`).
 
     Returns:
         A timing summary (also written to ``out/timing.json``).
@@ -586,10 +632,16 @@ def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, work
     if test < 0 or test % 2:
         raise EquisymError(f"--test must be an even number ≥ 0, got {test}")
     md = {"timestep": 1.0, "equilibration": 1000, "interval": 50, "friction": 0.01, **(md or {})}
+    structures = list(STRUCTURES) if not structures else list(structures)
+    unknown = [s for s in structures if s not in STRUCTURES]
+    if unknown:
+        raise EquisymError(f"unknown carbon structure(s) {unknown}; choose from {list(STRUCTURES)}")
+    if workers < 1:
+        raise EquisymError(f"--workers must be at least 1, got {workers}")
     out = Path(out)
     parts = out / "parts"
     parts.mkdir(parents=True, exist_ok=True)
-    settings = {"snapshots": snapshots, "test": test, "seed": seed, "md": md, "energy_shift": ENERGY_SHIFT, "smearing": SMEARING}
+    settings = {"snapshots": snapshots, "test": test, "seed": seed, "md": md, "structures": structures, "energy_shift": ENERGY_SHIFT, "smearing": SMEARING}
     cfg = out / "settings.json"
     if cfg.exists() and json.loads(cfg.read_text()) != settings:
         raise EquisymError(f"{out} holds a generation with other settings ({cfg}); use a new --out folder or the same options")
@@ -597,7 +649,7 @@ def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, work
 
     timing = {"structures_s": 0.0, "md_s": 0.0, "dos_s": 0.0, "write_s": 0.0}
     t_start = time.perf_counter()
-    units = _plan(snapshots, test, seed)
+    units = _plan(snapshots, test, seed, structures)
     todo = [u for u in units if not (parts / f"{u.name}.npz").exists()]
     t0 = time.perf_counter()
     bases = {}
@@ -607,8 +659,9 @@ def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, work
     needed = {u.structure for u in todo} - set(bases)
     for name in tqdm(sorted(needed), desc="relaxing structures", disable=not progress or not needed, unit="structure"):
         bases[name] = build_structure(name)
-    if needed:
+    if needed:  # written and read back, so that fresh and resumed runs start from identical numbers
         ase.io.write(structures_file, [bases[n] for n in STRUCTURES if n in bases], format="extxyz")
+        bases = {a.info["structure"]: a for a in ase.io.read(structures_file, ":")}
     timing["structures_s"] = time.perf_counter() - t0
 
     total = sum(u.n for u in units)
@@ -693,6 +746,7 @@ def add_generate_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data-set seed")
     parser.add_argument("--md-interval", type=int, default=50, help="MD steps (1 fs) between snapshots (default 50)")
     parser.add_argument("--md-equilibration", type=int, default=1000, help="MD steps before the first snapshot (default 1000)")
+    parser.add_argument("--structures", default=None, help=f"comma-separated subset of {','.join(STRUCTURES)} (default all)")
     parser.set_defaults(run=_generate)
 
 
@@ -700,6 +754,7 @@ def _generate(args) -> None:
     timing = generate_carbon_dos(
         args.out, snapshots=args.snapshots, test=args.test, workers=args.workers, seed=args.seed,
         md={"interval": args.md_interval, "equilibration": args.md_equilibration},
+        structures=[s.strip() for s in args.structures.split(",")] if args.structures else None,
     )
     print(f"wrote {timing['snapshots']} snapshots to {args.out} in {timing['wall_s']:.1f} s "
           f"(structures {timing['structures_s']:.1f} s, MD {timing['md_s']:.1f} s, DOS {timing['dos_s']:.1f} s of worker time)")
