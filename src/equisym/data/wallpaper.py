@@ -388,8 +388,9 @@ def symmetry_excess(T: np.ndarray, ops, B: np.ndarray) -> float:
     return best
 
 
-def _correlations(T: np.ndarray, rotations: list[np.ndarray]):
-    """Yield ``(R, C)`` with ``C[t] = Σ_u x(R u + t) x(u) / Σ x²`` for all grid translations t."""
+def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1):
+    """Yield ``(R, C)`` with ``C[t] = Σ_u x(R u + t) x(u) / Σ x²`` for all translations t on
+    the grid refined ``upsample`` times (band-limited interpolation by zero padding)."""
     N = T.shape[0]
     x = T - T.mean()
     norm = float(np.sum(x * x)) + 1e-12
@@ -399,7 +400,11 @@ def _correlations(T: np.ndarray, rotations: list[np.ndarray]):
         Rinv = np.rint(np.linalg.inv(R)).astype(np.int64)
         y = x[np.mod(Rinv[0, 0] * ii + Rinv[0, 1] * jj, N), np.mod(Rinv[1, 0] * ii + Rinv[1, 1] * jj, N)]  # y(w) = x(R⁻¹ w)
         # C[t] = Σ_w y(w) x(w + t)
-        yield R, np.fft.ifft2(np.conj(np.fft.fft2(y)) * X).real / norm
+        P = np.conj(np.fft.fft2(y)) * X
+        if upsample > 1:
+            M = upsample * N
+            P = np.fft.ifftshift(np.pad(np.fft.fftshift(P), (M - N) // 2)) * upsample**2
+        yield R, np.fft.ifft2(P).real / norm
 
 
 def _local_maxima(C: np.ndarray) -> np.ndarray:
@@ -484,7 +489,7 @@ class WallpaperGenerator:
         cell: tuple[float, float] | None = None,
         photos: str | None = None,
         max_texture: int = 96,
-        check: float | None = 0.85,
+        check: float | None = 0.8,
     ) -> None:
         if isinstance(groups, str):
             groups = parse_groups(groups)

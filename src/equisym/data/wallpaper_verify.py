@@ -1,0 +1,350 @@
+"""Label verifier and classical (training-free) wallpaper-group detector.
+
+Pipeline for one grey image:
+
+1. **Lattice**: peaks of the normalised autocorrelation; the shortest peak and the shortest
+   non-collinear peak give a basis, which is Lagrange-reduced and refined by least squares
+   on every peak near a lattice vector (:func:`estimate_lattice`). A known lattice (from the
+   file's metadata) can be passed instead.
+2. **Lattice-averaged cell**: every pixel is binned by its fractional coordinates modulo the
+   lattice into an ``N × N`` texture ``T`` (mean per bin; :func:`cell_average`).
+3. **Operation scores**: for every lattice isometry ``R`` (integer matrix in the reduced
+   basis) the normalised correlation ``C_R[s] = Σ_u x(R u + s) x(u) / Σ_u x²`` (x = T −
+   mean) for all translations ``s`` at once (FFT). ``C_R[s] ≈ 1`` means ``u → R u + s`` is a
+   symmetry of the image.
+4. **Group scores**: each of the 17 groups, in every setting the lattice admits (basis
+   changes of its conventional cell onto the reduced basis, centred cells included), and
+   every origin ``o`` on the grid: ``min_k C_{R_k}[t_k + (I − R_k) o]`` over its operations;
+   the group score is the maximum over settings and origins. The prediction is the group
+   with most operations whose score passes ``threshold`` (ties: the highest score).
+5. **Excess**: the best correlation at a local maximum of any ``C_R`` that is *not* an
+   operation of the chosen group (at its setting and origin): an accidental extra symmetry
+   shows up as an excess near 1.
+
+All functions are numpy; images are ``(H, W)`` arrays indexed ``[y, x]``; lattice vectors
+are rows ``(2, 2)`` in pixels with x = column, y = row.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from equisym.data.wallpaper import _correlations, _lattice_isometries, _local_maxima
+from equisym.errors import EquisymError
+from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, AffineOp, plane_group
+
+__all__ = [
+    "estimate_lattice",
+    "reduce_basis",
+    "cell_average",
+    "VerifierResult",
+    "analyse",
+    "group_scores",
+    "verify_label",
+    "DEFAULT_THRESHOLD",
+]
+
+#: Score above which an operation (or every operation of a group) counts as present.
+DEFAULT_THRESHOLD = 0.9
+
+
+def reduce_basis(lattice: np.ndarray) -> np.ndarray:
+    """Lagrange–Gauss reduction of rows a, b: |a| ≤ |b| and |a·b| ≤ |a|²/2 (same lattice)."""
+    a, b = np.array(lattice[0], float), np.array(lattice[1], float)
+    for _ in range(64):
+        if a @ a > b @ b:
+            a, b = b, a
+        m = np.round((a @ b) / (a @ a))
+        if m == 0:
+            break
+        b = b - m * a
+    if np.cross(a, b) < 0:  # right-handed in (x, y)
+        b = -b
+    return np.stack([a, b])
+
+
+def _autocorrelation(image: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation (overlap-corrected), centred: ``A[H-1+dy, W-1+dx]``."""
+    x = image.astype(np.float64)
+    x = x - x.mean()
+    H, W = x.shape
+    F = np.fft.rfft2(x, s=(2 * H, 2 * W))
+    ac = np.fft.irfft2(np.abs(F) ** 2, s=(2 * H, 2 * W))
+    ones = np.fft.rfft2(np.ones_like(x), s=(2 * H, 2 * W))
+    overlap = np.fft.irfft2(np.abs(ones) ** 2, s=(2 * H, 2 * W))
+    ac = np.fft.fftshift(ac / np.maximum(overlap, 1.0))
+    ac = ac[1:, 1:]  # centre at (H-1, W-1)
+    return ac / max(ac[H - 1, W - 1], 1e-12)
+
+
+def estimate_lattice(image: np.ndarray, max_lag: float = 0.45, rel_height: float = 0.75) -> np.ndarray:
+    """Reduced lattice basis (rows a, b in pixels, x = column, y = row) of a periodic image.
+
+    Raises:
+        EquisymError: no two independent periodicities found (image not periodic).
+    """
+    from scipy.ndimage import maximum_filter
+
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim == 3:
+        img = img.mean(-1)
+    H, W = img.shape
+    A = _autocorrelation(img)
+    cy, cx = H - 1, W - 1
+    ry, rx = int(max_lag * H), int(max_lag * W)
+    win = A[cy - ry : cy + ry + 1, cx - rx : cx + rx + 1]
+    peaks = (win >= maximum_filter(win, size=5)) & (win > 0.05)
+    peaks[ry, rx] = False
+    ys, xs = np.nonzero(peaks)
+    if len(ys) < 2:
+        raise EquisymError("no lattice found: the image shows no periodic autocorrelation peaks")
+    heights = win[ys, xs]
+    keep = heights >= rel_height * heights.max()
+    ys, xs, heights = ys[keep], xs[keep], heights[keep]
+    # sub-pixel refinement (separable parabola)
+    pts = []
+    for y, x in zip(ys, xs):
+        if 0 < y < win.shape[0] - 1 and 0 < x < win.shape[1] - 1:
+            c, l, r = win[y, x], win[y, x - 1], win[y, x + 1]
+            u, d = win[y - 1, x], win[y + 1, x]
+            dx = 0.5 * (l - r) / (l - 2 * c + r) if (l - 2 * c + r) < 0 else 0.0
+            dy = 0.5 * (u - d) / (u - 2 * c + d) if (u - 2 * c + d) < 0 else 0.0
+            pts.append((x - rx + np.clip(dx, -0.5, 0.5), y - ry + np.clip(dy, -0.5, 0.5)))
+    pts = np.array(pts)
+    if len(pts) < 2:
+        raise EquisymError("no lattice found: too few autocorrelation peaks")
+    order = np.argsort(np.linalg.norm(pts, axis=1))
+    pts = pts[order]
+    a = pts[0]
+    b = None
+    for p in pts[1:]:
+        if abs(np.cross(a, p)) > 0.3 * np.linalg.norm(a) * np.linalg.norm(p):
+            b = p
+            break
+    if b is None:
+        raise EquisymError("no lattice found: all periodicities are collinear")
+    basis = reduce_basis(np.stack([a, b]))
+    # least squares on every peak near a lattice vector
+    for _ in range(2):
+        n = np.rint(pts @ np.linalg.inv(basis))
+        resid = np.linalg.norm(n @ basis - pts, axis=1)
+        ok = (resid < 0.15 * np.linalg.norm(basis[0])) & (np.abs(n).sum(1) > 0)
+        if ok.sum() >= 2 and np.linalg.matrix_rank(n[ok]) == 2:
+            basis, *_ = np.linalg.lstsq(n[ok], pts[ok], rcond=None)
+            basis = reduce_basis(basis)
+    return basis
+
+
+def cell_average(image: np.ndarray, lattice: np.ndarray, N: int = 32, origin: np.ndarray | None = None) -> np.ndarray:
+    """Mean of the pixels in each of ``N × N`` bins of fractional coordinates modulo the lattice.
+
+    Shapes:
+        - image: ``(H, W)``; lattice: ``(2, 2)`` rows a, b (pixels); returns ``(N, N)`` with
+          ``T[i, j]`` ≈ value at fractional ``(i/N, j/N)`` relative to ``origin`` (default 0).
+    """
+    img = np.asarray(image, dtype=np.float64)
+    H, W = img.shape
+    ys, xs = np.mgrid[0:H, 0:W]
+    o = np.zeros(2) if origin is None else np.asarray(origin, float)
+    p = np.stack([xs.ravel() - o[0], ys.ravel() - o[1]])
+    u = np.linalg.inv(np.asarray(lattice, float).T) @ p
+    idx = np.mod(np.rint(u * N).astype(np.int64), N)
+    flat = idx[0] * N + idx[1]
+    total = np.bincount(flat, weights=img.ravel(), minlength=N * N)
+    count = np.bincount(flat, minlength=N * N)
+    mean = img.mean()
+    T = np.where(count > 0, total / np.maximum(count, 1), mean)
+    return T.reshape(N, N)
+
+
+@lru_cache(maxsize=None)
+def _basis_changes(det: int) -> tuple[np.ndarray, ...]:
+    out = []
+    for e in itertools.product((-2, -1, 0, 1, 2), repeat=4):
+        P = np.array(e, dtype=np.int64).reshape(2, 2)
+        if abs(round(np.linalg.det(P))) == det:
+            out.append(P)
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _group_settings(label: int) -> tuple[tuple[tuple[AffineOp, ...], np.ndarray], ...]:
+    """All (operations in the reduced basis, P) for basis changes ``u_B = P u_conv``
+    with entries in −2..2 (|det P| = 1, or 2 for centred groups), de-duplicated."""
+    g = plane_group(label)
+    seen, out = set(), []
+    for P in _basis_changes(2 if g.centred else 1):
+        ops = []
+        Pinv = np.linalg.inv(P)
+        good = True
+        for op in g.operations:
+            R = P @ op.R @ Pinv
+            if not np.allclose(R, np.rint(R)):
+                good = False
+                break
+            t = np.mod(np.round(P @ op.t, 9), 1.0)
+            ops.append(AffineOp(np.rint(R).astype(np.int64), t, op.symbol))
+        if not good:
+            continue
+        uniq: list[AffineOp] = []
+        for op in ops:
+            if not any(np.array_equal(o.R, op.R) and np.allclose(np.mod(o.t - op.t + 0.5, 1) - 0.5, 0) for o in uniq):
+                uniq.append(op)
+        key = frozenset((tuple(o.R.ravel()), tuple(np.round(o.t, 6))) for o in uniq)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((tuple(uniq), P))
+    return tuple(out)
+
+
+def _is_isometry(R: np.ndarray, G: np.ndarray, tol: float) -> bool:
+    return bool(np.all(np.abs(R.T @ G @ R - G) <= tol * np.abs(G).max()))
+
+
+@dataclass
+class VerifierResult:
+    """Outcome of :func:`analyse` for one image."""
+
+    label: int
+    """Predicted group (ITA number − 1)."""
+    scores: np.ndarray
+    """``(17,)`` group scores (min over the group's operations at the best setting and origin;
+    −1 for groups the lattice does not admit)."""
+    lattice: np.ndarray
+    """``(2, 2)`` reduced lattice basis used (rows, pixels)."""
+    excess: float
+    """Best correlation of an operation not in the predicted group (accidental symmetry)."""
+    op_scores: dict = field(default_factory=dict)
+    """Best correlation per lattice isometry (key: the matrix as a tuple) over all translations."""
+
+    @property
+    def symbol(self) -> str:
+        return PLANE_GROUP_SYMBOLS[self.label]
+
+
+def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: int = 2):
+    """Scores of the 17 groups for a cell texture ``T`` on the grid of the reduced ``basis``.
+
+    Returns:
+        ``(scores (17,), best (per label: (ops with translations at the best origin) or None),
+        correlations {R bytes: C})``.
+    """
+    B = np.asarray(basis, float).T
+    G = B.T @ B
+    rotations = _lattice_isometries(B, tol=tol)
+    C = {R.tobytes(): c for R, c in _correlations(T, rotations, upsample)}
+    N = T.shape[0] * upsample  # the translation grid
+    oi, oj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    O = np.stack([oi.ravel(), oj.ravel()], -1)  # candidate origins (grid index)
+    scores = np.full(17, -1.0)
+    best: list = [None] * 17
+    for label in range(17):
+        for ops, _P in _group_settings(label):
+            if not all(op.R.tobytes() in C and _is_isometry(op.R, G, tol) for op in ops):
+                continue
+            per_op = []
+            for op in ops:
+                s = np.mod(np.rint(op.t * N).astype(np.int64) + O @ (np.eye(2, dtype=np.int64) - op.R).T, N)
+                per_op.append(C[op.R.tobytes()][s[:, 0], s[:, 1]])
+            total = np.min(per_op, axis=0)
+            k = int(np.argmax(total))
+            if total[k] > scores[label]:
+                scores[label] = float(total[k])
+                o = O[k]
+                best[label] = tuple(
+                    AffineOp(op.R, np.mod((np.rint(op.t * N) + (np.eye(2) - op.R) @ o) / N, 1.0), op.symbol) for op in ops
+                )
+    return scores, best, C
+
+
+def _excess(C: dict, ops, N: int) -> float:
+    best = -1.0
+    for key, corr in C.items():
+        R = np.frombuffer(key, dtype=np.int64).reshape(2, 2)
+        peaks = _local_maxima(corr)
+        for op in ops:
+            if np.array_equal(op.R, R):
+                s = np.rint(op.t * N).astype(int)
+                di = np.abs(np.mod(np.arange(N) - s[0] + N // 2, N) - N // 2)
+                dj = np.abs(np.mod(np.arange(N) - s[1] + N // 2, N) - N // 2)
+                peaks &= ~((di[:, None] <= 1) & (dj[None, :] <= 1))
+        if peaks.any():
+            best = max(best, float(corr[peaks].max()))
+    return best
+
+
+def analyse(
+    image: np.ndarray,
+    lattice: np.ndarray | None = None,
+    N: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    tol: float = 0.06,
+) -> VerifierResult:
+    """Classify the wallpaper group of an image (training-free) and score every operation.
+
+    Args:
+        image: ``(H, W)`` grey image (any numeric type).
+        lattice: known lattice rows (pixels; any basis, conventional or primitive) or None to
+            estimate it from the autocorrelation.
+        N: bins per cell side of the lattice-averaged cell (even; default ≈ 1 per pixel, 24–64).
+        threshold: group-score threshold for "symmetry present".
+        tol: relative tolerance of the metric when deciding which isometries the lattice has.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2:
+        raise EquisymError(f"the verifier needs a grey (H, W) image; got shape {img.shape}")
+    basis = estimate_lattice(img) if lattice is None else reduce_basis(np.asarray(lattice, float))
+    if lattice is not None:
+        # a conventional centred cell is not primitive: reduce to the primitive cell if the
+        # image is also periodic under the centring (½, ½)
+        basis = _primitive_if_centred(img, basis, N or _bins(basis))
+    if N is None:
+        N = _bins(basis)
+    T = cell_average(img, basis, N)
+    scores, best, C = group_scores(T, basis, tol)
+    order = np.array([len(plane_group(g).primitive_operations()) for g in range(17)])
+    passing = np.nonzero(scores >= threshold)[0]
+    if len(passing):
+        top = max(order[passing])
+        cand = [g for g in passing if order[g] == top]
+        label = int(max(cand, key=lambda g: scores[g]))
+    else:
+        label = 0
+    ops = best[label] if best[label] is not None else (AffineOp(np.eye(2, dtype=np.int64), np.zeros(2)),)
+    op_scores = {tuple(np.frombuffer(k, dtype=np.int64)): float(c.max()) for k, c in C.items()}
+    return VerifierResult(label, scores, basis, _excess(C, ops, 2 * N), op_scores)
+
+
+def _bins(basis: np.ndarray) -> int:
+    side = float(np.linalg.norm(basis, axis=1).max())
+    return int(np.clip(2 * round(side / 2), 24, 64))
+
+
+def verify_label(image: np.ndarray, label: int, lattice: np.ndarray, N: int | None = None, tol: float = 0.06) -> tuple[float, float]:
+    """Check a labelled image: ``(confirm, excess)`` where ``confirm`` is the score of the
+    labelled group (min over its operations, best setting and origin) and ``excess`` the best
+    correlation of any lattice isometry with any translation that is not an operation of that
+    group there. A right label has ``confirm`` near 1 and ``excess`` well below it."""
+    img = np.asarray(image, dtype=np.float64)
+    basis = _primitive_if_centred(img, reduce_basis(np.asarray(lattice, float)), N or 32)
+    N = N or _bins(basis)
+    T = cell_average(img, basis, N)
+    scores, best, C = group_scores(T, basis, tol)
+    if best[label] is None:
+        return -1.0, 1.0
+    return float(scores[label]), _excess(C, best[label], 2 * N)
+
+
+def _primitive_if_centred(img: np.ndarray, basis: np.ndarray, N: int) -> np.ndarray:
+    half = 0.5 * (basis[0] + basis[1])
+    T = cell_average(img, basis, N)
+    x = T - T.mean()
+    shifted = np.roll(x, (-N // 2, -N // 2), axis=(0, 1))
+    if np.sum(x * shifted) / (np.sum(x * x) + 1e-12) > DEFAULT_THRESHOLD:
+        return reduce_basis(np.stack([basis[0], half]))
+    return basis

@@ -1,0 +1,50 @@
+"""The verifier proves each generated image has exactly its group's symmetry, and no more."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from equisym.data.wallpaper import WallpaperGenerator
+from equisym.data.wallpaper_verify import DEFAULT_THRESHOLD, analyse, estimate_lattice, reduce_basis, verify_label
+from equisym.errors import EquisymError
+from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, plane_group
+
+
+@pytest.mark.parametrize("source", ["photos", "atoms", "noise"])
+def test_every_group_exactly(source):
+    """17 images per source: the labelled group is confirmed (all its operations score above
+    the threshold) and every other operation (any lattice isometry, any translation) is rejected."""
+    gen = WallpaperGenerator("all", source, size=256, seed=11)
+    for i in range(17):
+        s = gen.sample(i)
+        confirm, excess = verify_label(s.image, s.label, s.lattice)
+        name = PLANE_GROUP_SYMBOLS[s.label]
+        assert confirm >= DEFAULT_THRESHOLD, f"{source} {name}: confirm {confirm:.3f}"
+        assert excess < DEFAULT_THRESHOLD, f"{source} {name}: accidental extra symmetry {excess:.3f}"
+
+
+def test_verifier_has_power():
+    """A wrong label is caught both ways: a subgroup label leaves extra operations (excess
+    near 1) and a supergroup label has an operation that is absent (low confirm)."""
+    s = WallpaperGenerator(["p4m"], "noise", size=256, seed=2).sample(0)
+    confirm, excess = verify_label(s.image, plane_group("p4").label, s.lattice)
+    assert confirm > 0.95 and excess > 0.95
+    s = WallpaperGenerator(["p4"], "noise", size=256, seed=2).sample(0)
+    confirm, _ = verify_label(s.image, plane_group("p4m").label, s.lattice)
+    assert confirm < DEFAULT_THRESHOLD
+    # a non-periodic image has no lattice
+    with pytest.raises(EquisymError):
+        estimate_lattice(np.random.default_rng(0).random((64, 64)) * 0 + 1.0)
+
+
+def test_lattice_estimate_and_classical_classifier():
+    gen = WallpaperGenerator("all", "atoms", size=256, seed=5)
+    correct = 0
+    for i in range(17):
+        s = gen.sample(i)
+        est = estimate_lattice(s.image)
+        ref = reduce_basis(s.lattice if not plane_group(s.label).centred else np.stack([s.lattice[0], s.lattice.sum(0) / 2]))
+        assert np.isclose(abs(np.linalg.det(est)), abs(np.linalg.det(ref)), rtol=0.03)
+        correct += analyse(s.image).label == s.label
+    assert correct >= 15
