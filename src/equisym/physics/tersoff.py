@@ -58,33 +58,59 @@ def _triplets(centers: np.ndarray, n_atoms: int) -> tuple[np.ndarray, np.ndarray
     return p[keep], q[keep]
 
 
-def tersoff_energy_forces(atoms, params: dict | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+class _Pairs:
+    """Candidate pairs within ``R + D + skin`` and their triplets (a Verlet list)."""
+
+    def __init__(self, atoms, cutoff: float, skin: float) -> None:
+        nl = neighbor_list(atoms.positions, cutoff + skin, atoms.cell.array, atoms.pbc, min_distance=0.3)
+        self.i = torch.from_numpy(nl.centers)
+        self.j = torch.from_numpy(nl.neighbors)
+        self.offset = torch.from_numpy(nl.shifts.astype(np.float64) @ atoms.cell.array)
+        tp, tq = _triplets(nl.centers, len(atoms))
+        self.tp, self.tq = torch.from_numpy(tp), torch.from_numpy(tq)
+        self.n_pairs = len(nl)
+        self.positions = atoms.positions.copy()
+        self.cell = atoms.cell.array.copy()
+        self.pbc = atoms.pbc.copy()
+        self.skin = skin
+
+    def valid_for(self, atoms) -> bool:
+        if len(atoms) != len(self.positions) or not np.array_equal(atoms.pbc, self.pbc) or not np.allclose(atoms.cell.array, self.cell):
+            return False
+        # each atom moved less than skin/2 → no pair crossed the cutoff unseen
+        return bool(np.max(np.sum((atoms.positions - self.positions) ** 2, axis=1)) < (0.5 * self.skin) ** 2)
+
+
+def tersoff_energy_forces(atoms, params: dict | None = None, pairs: _Pairs | None = None, skin: float = 0.0):
     """Tersoff energy, per-atom energies and forces of a carbon structure.
 
+    Args:
+        atoms: ``ase.Atoms`` of carbon.
+        params: overrides of :data:`TERSOFF_1989_CARBON`.
+        pairs: a Verlet list built for these atoms (reused while it stays valid).
+        skin: Å added to the cutoff when a new list is built.
+
     Returns:
-        ``(energy, energies, forces)``: eV, ``(N,)`` eV, ``(N, 3)`` eV/Å.
+        ``(energy, energies, forces, pairs)``: eV, ``(N,)`` eV, ``(N, 3)`` eV/Å, the list used.
     """
     p = {**TERSOFF_1989_CARBON, **(params or {})}
     if set(atoms.get_chemical_symbols()) - {"C"}:
         raise EquisymError("the Tersoff carbon potential handles carbon only")
     n = len(atoms)
-    nl = neighbor_list(atoms.positions, p["R"] + p["D"], atoms.cell.array, atoms.pbc, min_distance=0.3)
-    pos = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=True)
-    if len(nl) == 0:
-        return 0.0, np.zeros(n), np.zeros((n, 3))
-    i = torch.from_numpy(nl.centers)
-    j = torch.from_numpy(nl.neighbors)
-    offset = torch.from_numpy(nl.shifts.astype(np.float64) @ atoms.cell.array)
-    vec = pos[j] - pos[i] + offset
-    r = vec.norm(dim=1)
     R, D = p["R"], p["D"]
+    if pairs is None or not pairs.valid_for(atoms):
+        pairs = _Pairs(atoms, R + D, skin)
+    if pairs.n_pairs == 0:
+        return 0.0, np.zeros(n), np.zeros((n, 3)), pairs
+    pos = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=True)
+    i, j, tp, tq = pairs.i, pairs.j, pairs.tp, pairs.tq
+    vec = pos[j] - pos[i] + pairs.offset
+    r = vec.norm(dim=1)
     fc = torch.where(
         r < R - D,
         torch.ones_like(r),
         torch.where(r > R + D, torch.zeros_like(r), 0.5 - 0.5 * torch.sin(0.5 * np.pi * (r - R) / D)),
     )
-    tp, tq = _triplets(nl.centers, n)
-    tp, tq = torch.from_numpy(tp), torch.from_numpy(tq)
     cos = (vec[tp] * vec[tq]).sum(dim=1) / (r[tp] * r[tq])
     c2, d2 = p["c"] ** 2, p["d"] ** 2
     g = p["gamma"] * (1 + c2 / d2 - c2 / (d2 + (cos - p["h"]) ** 2))
@@ -98,18 +124,26 @@ def tersoff_energy_forces(atoms, params: dict | None = None) -> tuple[float, np.
     per_atom = torch.zeros(n, dtype=torch.float64).index_add(0, i, pair)
     energy = per_atom.sum()
     (grad,) = torch.autograd.grad(energy, pos)
-    return float(energy.detach()), per_atom.detach().numpy(), -grad.numpy()
+    return float(energy.detach()), per_atom.detach().numpy(), -grad.numpy(), pairs
 
 
 class TersoffCarbon(Calculator):
-    """ASE calculator for the Tersoff (1989) carbon potential (energy, energies, forces)."""
+    """ASE calculator for the Tersoff (1989) carbon potential (energy, energies, forces).
+
+    Args:
+        skin: Å; the pair list (cutoff 2.1 Å + skin) is reused until an atom has moved by
+            more than skin/2, which makes MD steps cheaper. Pairs beyond 2.1 Å contribute
+            exactly zero, so the results do not depend on the skin.
+    """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces"]
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, skin: float = 0.4, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.skin = float(skin)
+        self._pairs = None
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        energy, energies, forces = tersoff_energy_forces(self.atoms)
+        energy, energies, forces, self._pairs = tersoff_energy_forces(self.atoms, pairs=self._pairs, skin=self.skin)
         self.results = {"energy": energy, "free_energy": energy, "energies": energies, "forces": forces}
