@@ -104,6 +104,10 @@ class PotentialConfig(RunConfig):
     """Loss weighting."""
     augment: bool = True
     """Random O(3) rotation of every training structure at every step."""
+    lr_by_time: bool = False
+    """With ``trainer.max_time`` set and ``optim.scheduler: none``: linear warm-up over the first
+    2 % of the time, then a cosine decay from ``optim.lr`` to ``optim.min_lr`` over the wall-clock
+    budget (so a fixed-time benchmark ends with a decayed learning rate)."""
     eval: PotentialEvalConfig = field(default_factory=PotentialEvalConfig)
     """Evaluation options."""
 
@@ -153,6 +157,26 @@ class PotentialModule(TaskModule):
         self.sigma.copy_(sig)
         self.sigma0.copy_(sig)
         self.initialized.fill_(True)
+
+    def on_train_start(self) -> None:
+        self._t0 = time.time()
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        cfg = self.cfg
+        if not cfg.lr_by_time or not cfg.trainer.max_time:
+            return
+        parts = [float(x) for x in cfg.trainer.max_time.split(":")]
+        total = sum(v * m for v, m in zip(reversed(parts), (1, 60, 3600, 86400)))
+        frac = min(1.0, (time.time() - getattr(self, "_t0", time.time())) / max(total, 1.0))
+        lr0, floor = cfg.optim.lr, cfg.optim.min_lr
+        if frac < 0.02:
+            lr = lr0 * (frac / 0.02 * 0.9 + 0.1)
+        else:
+            lr = floor + (lr0 - floor) * 0.5 * (1 + math.cos(math.pi * (frac - 0.02) / 0.98))
+        for opt in self.trainer.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        self.log("lr", lr, on_step=False, on_epoch=True, batch_size=1)
 
     def _predict(self, batch: dict, rotation: torch.Tensor | None, training: bool) -> dict:
         graph = batch["graph"]
@@ -328,6 +352,8 @@ class Potential(Task):
 
     def expand(self, cfg: PotentialConfig) -> PotentialConfig:
         entry, model_cfg = expand_model_section(cfg.model)
+        if cfg.lr_by_time and cfg.optim.scheduler != "none":
+            raise EquisymError("lr_by_time replaces the epoch schedule: set optim.scheduler: none")
         if cfg.eval.n_rotations < 1:
             raise EquisymError("eval.n_rotations must be >= 1")
         return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
