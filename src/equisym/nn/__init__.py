@@ -8,12 +8,14 @@ from equisym.nn import csgnn as _csgnn, pointnet as _pointnet
 from equisym.nn.registry import build_model, register_model
 from equisym.nn.atomistic import compute_forces
 from equisym.nn.pet import PET, PET_PRESETS, PETConfig
+from equisym.nn.schnet import SCHNET_PRESETS, SchNetPotential, SchNetPotentialConfig
 from equisym.nn.ecse import ECSE_PRESETS, ECSEConfig, RotationAveraged, Symmetrized
 
 register_model("csgnn", CSGNNConfig, CSGNN, _csgnn.CSGNN_PRESETS)
 register_model("pointnet", PointNetConfig, PointNet, _pointnet.POINTNET_PRESETS)
 register_model("dgcnn", DGCNNConfig, DGCNN, _pointnet.DGCNN_PRESETS)
 register_model("pet", PETConfig, PET, PET_PRESETS)
+register_model("schnet", SchNetPotentialConfig, SchNetPotential, SCHNET_PRESETS)
 from equisym.nn import csgnn_dos as _cd, dos_baselines as _db  # noqa: E402
 register_model("csgnn-dos", _cd.CSGNNDOSConfig, _cd.CSGNNDOS, _cd.CSGNN_DOS_PRESETS)
 register_model("schnet-dos", _db.SchNetDOSConfig, _db.SchNetDOS, _db.SCHNET_DOS_PRESETS)
