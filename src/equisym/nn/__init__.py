@@ -15,6 +15,10 @@ register_model("csgnn", CSGNNConfig, CSGNN, _csgnn.CSGNN_PRESETS)
 register_model("pointnet", PointNetConfig, PointNet, _pointnet.POINTNET_PRESETS)
 register_model("dgcnn", DGCNNConfig, DGCNN, _pointnet.DGCNN_PRESETS)
 register_model("pet", PETConfig, PET, PET_PRESETS)
+from equisym.nn import wallpaper as _wp  # noqa: E402
+register_model("wallpaper-resnet", _wp.WallpaperResNetConfig, _wp.WallpaperResNet, _wp.WALLPAPER_PRESETS["resnet"])
+register_model("wallpaper-d4", _wp.D4CNNConfig, _wp.D4CNN, _wp.WALLPAPER_PRESETS["d4"])
+register_model("wallpaper-scores", _wp.SymmetryScoreMLPConfig, _wp.SymmetryScoreMLP, _wp.WALLPAPER_PRESETS["scores"])
 register_model("schnet", SchNetPotentialConfig, SchNetPotential, SCHNET_PRESETS)
 from equisym.nn import csgnn_dos as _cd, dos_baselines as _db  # noqa: E402
 register_model("csgnn-dos", _cd.CSGNNDOSConfig, _cd.CSGNNDOS, _cd.CSGNN_DOS_PRESETS)
