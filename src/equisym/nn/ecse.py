@@ -101,8 +101,10 @@ class ECSEConfig:
     """Frames with weight below this are dropped."""
     improper: bool = False
     """Add the mirrored frames F·diag(1, −1, 1): O(3) instead of SO(3) symmetry, 2× frames."""
-    batch_size_sp: int = 64
-    """Frames evaluated per model pass (memory bound)."""
+    batch_size_sp: int = 256
+    """At most this many frames (rotated copies) per model pass."""
+    max_atoms_per_pass: int = 8192
+    """Graphs: also at most about this many atoms per model pass (at least one frame per pass)."""
     max_num: int | None = None
     """Raise an error when a forward pass would need more frames than this (None = no limit)."""
     point_cloud_neighbors: int = 32
@@ -125,8 +127,11 @@ class ECSEConfig:
                 raise EquisymError(f"ecse.{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.delta_w <= self.w:
             raise EquisymError(f"ecse.delta_w must be in (0, w = {self.w}], got {self.delta_w}")
-        if self.batch_size_sp < 1 or self.num_prunnings < 0 or self.point_cloud_neighbors < 2:
-            raise EquisymError("ecse.batch_size_sp and ecse.point_cloud_neighbors (>= 2) must be positive, num_prunnings >= 0")
+        if self.batch_size_sp < 1 or self.max_atoms_per_pass < 1 or self.num_prunnings < 0 or self.point_cloud_neighbors < 2:
+            raise EquisymError(
+                "ecse.batch_size_sp and ecse.max_atoms_per_pass must be >= 1, ecse.point_cloud_neighbors >= 2, "
+                "ecse.num_prunnings >= 0"
+            )
 
 
 ECSE_PRESETS: dict[str, dict[str, Any]] = {
@@ -151,55 +156,68 @@ def _frame_local(frames: torch.Tensor) -> torch.Tensor:
     return frames.transpose(-1, -2)
 
 
+class _Replicator:
+    """Precomputed per-structure atom/edge ranges of a graph, to copy structures many times."""
+
+    def __init__(self, graph: AtomicGraph) -> None:
+        dev = graph.positions.device
+        self.graph = graph
+        n_src = graph.n_structures
+        self.counts = torch.bincount(graph.structure, minlength=n_src)
+        self.atom_start = torch.cumsum(self.counts, 0) - self.counts
+        e_struct = graph.edge_structure()
+        self.e_order = torch.argsort(e_struct, stable=True)
+        self.e_counts = torch.bincount(e_struct, minlength=n_src)
+        self.e_start = torch.cumsum(self.e_counts, 0) - self.e_counts
+        self.e_rank = torch.empty_like(self.e_order)
+        self.e_rank[self.e_order] = torch.arange(self.e_order.numel(), device=dev)
+
+    def __call__(self, source: torch.Tensor) -> tuple[AtomicGraph, torch.Tensor]:
+        graph = self.graph
+        dev = graph.positions.device
+
+        def expand(count_per_copy: torch.Tensor, start_per_copy: torch.Tensor):
+            total = int(count_per_copy.sum())
+            copy = torch.repeat_interleave(torch.arange(source.numel(), device=dev), count_per_copy)
+            new_start = torch.cumsum(count_per_copy, 0) - count_per_copy
+            offset = torch.arange(total, device=dev) - new_start[copy]
+            return copy, start_per_copy[copy] + offset, new_start
+
+        a_copy, a_src, a_new_start = expand(self.counts[source], self.atom_start[source])
+        e_copy, e_src_sorted, e_new_start = expand(self.e_counts[source], self.e_start[source])
+        e_src = self.e_order[e_src_sorted]
+        s_of_copy = source[e_copy]
+        edge_index = graph.edge_index[:, e_src] - self.atom_start[s_of_copy] + a_new_start[e_copy]
+        reverse = None
+        if graph.reverse_edge is not None:
+            rev_rank = self.e_rank[graph.reverse_edge[e_src]]
+            reverse = rev_rank - self.e_start[s_of_copy] + e_new_start[e_copy]
+        rep = AtomicGraph(
+            positions=graph.positions[a_src],
+            species=graph.species[a_src],
+            cell=graph.cell[source],
+            pbc=graph.pbc[source],
+            structure=a_copy,
+            n_structures=int(source.numel()),
+            edge_index=edge_index,
+            edge_shift=graph.edge_shift[e_src],
+            cutoff=graph.cutoff,
+            reverse_edge=reverse,
+            cell_shift=None if graph.cell_shift is None else graph.cell_shift[e_src],
+        )
+        return rep, a_src
+
+
 def replicate_structures(graph: AtomicGraph, source: torch.Tensor) -> tuple[AtomicGraph, torch.Tensor]:
     """A packed graph whose structure ``k`` is a copy of structure ``source[k]`` of ``graph``.
 
-    Differentiable w.r.t. positions, cell and shifts (copies are gathers).
+    Differentiable w.r.t. positions, cell and shifts (copies are gathers); edges keep their
+    reverse-edge index.
 
     Returns:
         ``(graph, atom_source)`` with ``atom_source`` ``(N',)`` the original index of each copied atom.
     """
-    dev = graph.positions.device
-    n_src = graph.n_structures
-    counts = torch.bincount(graph.structure, minlength=n_src)
-    atom_start = torch.cumsum(counts, 0) - counts
-    e_struct = graph.edge_structure()
-    e_order = torch.argsort(e_struct, stable=True)
-    e_counts = torch.bincount(e_struct, minlength=n_src)
-    e_start = torch.cumsum(e_counts, 0) - e_counts
-    e_rank = torch.empty_like(e_order)
-    e_rank[e_order] = torch.arange(e_order.numel(), device=dev)
-
-    def expand(count_per_copy: torch.Tensor, start_per_copy: torch.Tensor):
-        total = int(count_per_copy.sum())
-        copy = torch.repeat_interleave(torch.arange(source.numel(), device=dev), count_per_copy)
-        new_start = torch.cumsum(count_per_copy, 0) - count_per_copy
-        offset = torch.arange(total, device=dev) - new_start[copy]
-        return copy, start_per_copy[copy] + offset, new_start
-
-    a_copy, a_src, a_new_start = expand(counts[source], atom_start[source])
-    e_copy, e_src_sorted, e_new_start = expand(e_counts[source], e_start[source])
-    e_src = e_order[e_src_sorted]
-    s_of_copy = source[e_copy]
-    edge_index = graph.edge_index[:, e_src] - atom_start[s_of_copy] + a_new_start[e_copy]
-    reverse = None
-    if graph.reverse_edge is not None:
-        rev_rank = e_rank[graph.reverse_edge[e_src]]
-        reverse = rev_rank - e_start[s_of_copy] + e_new_start[e_copy]
-    rep = AtomicGraph(
-        positions=graph.positions[a_src],
-        species=graph.species[a_src],
-        cell=graph.cell[source],
-        pbc=graph.pbc[source],
-        structure=a_copy,
-        n_structures=int(source.numel()),
-        edge_index=edge_index,
-        edge_shift=graph.edge_shift[e_src],
-        cutoff=graph.cutoff,
-        reverse_edge=reverse,
-        cell_shift=None if graph.cell_shift is None else graph.cell_shift[e_src],
-    )
-    return rep, a_src
+    return _Replicator(graph)(source)
 
 
 def _rotate_back(value: torch.Tensor, rot: torch.Tensor, kind: str, key: str) -> torch.Tensor:
@@ -217,6 +235,20 @@ def _rotate_back(value: torch.Tensor, rot: torch.Tensor, kind: str, key: str) ->
         r = rot.reshape(rot.shape[0], *([1] * extra), 3, 3)
         return r @ value @ r.transpose(-1, -2)
     return value
+
+
+def _chunks(atoms_per_frame: torch.Tensor, max_frames: int, max_atoms: int) -> list[slice]:
+    """Consecutive frame slices with at most ``max_frames`` frames and ~``max_atoms`` atoms each."""
+    sizes = atoms_per_frame.tolist()
+    out, start, atoms = [], 0, 0
+    for k, n in enumerate(sizes):
+        if k > start and (k - start >= max_frames or atoms + n > max_atoms):
+            out.append(slice(start, k))
+            start, atoms = k, 0
+        atoms += n
+    if start < len(sizes):
+        out.append(slice(start, len(sizes)))
+    return out
 
 
 class _FrameEnsemble(nn.Module):
@@ -259,10 +291,11 @@ class _FrameEnsemble(nn.Module):
         if w_aux is not None:
             denom = denom + w_aux
         coef = weights / denom[source]
-        results: dict[str, torch.Tensor] = {}
-        for start in range(0, frames.shape[0], cfg.batch_size_sp):
-            sl = slice(start, start + cfg.batch_size_sp)
-            rep, atom_src = replicate_structures(graph, source[sl])
+        parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        replicate = _Replicator(graph)
+        for sl in _chunks(replicate.counts[source], cfg.batch_size_sp, cfg.max_atoms_per_pass):
+            start = sl.start
+            rep, atom_src = replicate(source[sl])
             out = self.model(rep.rotated(_frame_local(frames[sl])))
             if not isinstance(out, dict):
                 raise EquisymError("Symmetrized: an atomistic model must return a dict of outputs (e.g. 'energy')")
@@ -275,7 +308,7 @@ class _FrameEnsemble(nn.Module):
                         raise EquisymError(f"output '{key}' is per-atom but has {value.shape[0]} rows for {rep.n_atoms} atoms")
                     value = _rotate_back(value, frames[atom_frame], self._kind(key), key)
                     c = coef[atom_frame].reshape(-1, *([1] * (value.dim() - 1)))
-                    contrib = value.new_zeros((graph.n_atoms, *value.shape[1:])).index_add(0, atom_src, c * value)
+                    parts.setdefault(key, []).append((c * value, atom_src))
                 else:
                     if value.shape[0] != rep.n_structures:
                         raise EquisymError(
@@ -284,8 +317,13 @@ class _FrameEnsemble(nn.Module):
                         )
                     value = _rotate_back(value, frames[sl], self._kind(key), key)
                     c = coef[sl].reshape(-1, *([1] * (value.dim() - 1)))
-                    contrib = segment_sum(c * value, source[sl], n_s)
-                results[key] = results[key] + contrib if key in results else contrib
+                    parts.setdefault(key, []).append((c * value, source[sl]))
+        results: dict[str, torch.Tensor] = {}
+        for key, items in parts.items():
+            rows = graph.n_atoms if self._per_atom(key) else n_s
+            values = torch.cat([v for v, _ in items])
+            index = torch.cat([i for _, i in items])
+            results[key] = values.new_zeros((rows, *values.shape[1:])).index_add(0, index, values)
         if w_aux is not None and bool((w_aux > 0).any()):
             aux = self.aux_model(graph)
             a_coef = w_aux / denom
