@@ -222,7 +222,9 @@ def _load_photo(name: str) -> np.ndarray:
         img = img / 255.0
     if min(img.shape[:2]) < 32:
         raise EquisymError(f"image {name} is too small ({img.shape[1]}×{img.shape[0]}; need ≥ 32 px)")
-    return img
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(img, 1.0)  # band-limit: the cell texture resamples it at ~1 px
 
 
 def list_photos(folder: str | None) -> list[str]:
@@ -270,7 +272,7 @@ def _photo_texture(ops, B, N, rng, photo: np.ndarray, blend_px: float = 2.5) -> 
     pts = np.take_along_axis(cand, near[..., None], 1)  # (N², k, 2)
     # fractional -> photo pixels: random scale and rotation, centred on a random photo point
     H, W = photo.shape
-    scale = rng.uniform(0.6, 1.6)
+    scale = rng.uniform(0.7, 1.6)
     Q = scale * _rot(rng.uniform(0, 2 * np.pi)) @ B
     extent = np.abs((np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) - c) @ Q.T).max(0)
     lo = extent + 2

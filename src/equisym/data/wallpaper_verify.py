@@ -62,7 +62,7 @@ def reduce_basis(lattice: np.ndarray) -> np.ndarray:
         if m == 0:
             break
         b = b - m * a
-    if np.cross(a, b) < 0:  # right-handed in (x, y)
+    if a[0] * b[1] - a[1] * b[0] < 0:  # right-handed in (x, y)
         b = -b
     return np.stack([a, b])
 
@@ -122,7 +122,7 @@ def estimate_lattice(image: np.ndarray, max_lag: float = 0.45, rel_height: float
     a = pts[0]
     b = None
     for p in pts[1:]:
-        if abs(np.cross(a, p)) > 0.3 * np.linalg.norm(a) * np.linalg.norm(p):
+        if abs(a[0] * p[1] - a[1] * p[0]) > 0.3 * np.linalg.norm(a) * np.linalg.norm(p):
             b = p
             break
     if b is None:
@@ -237,7 +237,12 @@ def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: 
     B = np.asarray(basis, float).T
     G = B.T @ B
     rotations = _lattice_isometries(B, tol=tol)
+    from scipy.ndimage import maximum_filter
+
     C = {R.tobytes(): c for R, c in _correlations(T, rotations, upsample)}
+    # each operation may move by one fine grid step: (I − R) o only reaches a sublattice of
+    # the translations (index det(I − R)), so exact centres can fall between reachable points
+    Cd = {k: maximum_filter(c, size=3, mode="wrap") for k, c in C.items()}
     N = T.shape[0] * upsample  # the translation grid
     oi, oj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
     O = np.stack([oi.ravel(), oj.ravel()], -1)  # candidate origins (grid index)
@@ -250,7 +255,7 @@ def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: 
             per_op = []
             for op in ops:
                 s = np.mod(np.rint(op.t * N).astype(np.int64) + O @ (np.eye(2, dtype=np.int64) - op.R).T, N)
-                per_op.append(C[op.R.tobytes()][s[:, 0], s[:, 1]])
+                per_op.append(Cd[op.R.tobytes()][s[:, 0], s[:, 1]])
             total = np.min(per_op, axis=0)
             k = int(np.argmax(total))
             if total[k] > scores[label]:
@@ -262,7 +267,7 @@ def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: 
     return scores, best, C
 
 
-def _excess(C: dict, ops, N: int) -> float:
+def _excess(C: dict, ops, N: int, radius: int = 2) -> float:
     best = -1.0
     for key, corr in C.items():
         R = np.frombuffer(key, dtype=np.int64).reshape(2, 2)
@@ -272,7 +277,7 @@ def _excess(C: dict, ops, N: int) -> float:
                 s = np.rint(op.t * N).astype(int)
                 di = np.abs(np.mod(np.arange(N) - s[0] + N // 2, N) - N // 2)
                 dj = np.abs(np.mod(np.arange(N) - s[1] + N // 2, N) - N // 2)
-                peaks &= ~((di[:, None] <= 1) & (dj[None, :] <= 1))
+                peaks &= ~((di[:, None] <= radius) & (dj[None, :] <= radius))
         if peaks.any():
             best = max(best, float(corr[peaks].max()))
     return best
@@ -322,7 +327,7 @@ def analyse(
 
 def _bins(basis: np.ndarray) -> int:
     side = float(np.linalg.norm(basis, axis=1).max())
-    return int(np.clip(2 * round(side / 2), 24, 64))
+    return int(np.clip(2 * round(0.3 * side), 24, 48))  # ~0.6 bins per pixel: enough pixels per bin
 
 
 def verify_label(image: np.ndarray, label: int, lattice: np.ndarray, N: int | None = None, tol: float = 0.06) -> tuple[float, float]:
