@@ -67,13 +67,17 @@ class AtomDOSHeadConfig:
     """Channels of the final smoothing Conv1d over energy (kernel 3); 0 disables it."""
     dropout: float = 0.0
     """Dropout before every linear layer."""
+    output_norm: bool = True
+    """BatchNorm on the output layer, as in the paper. Its statistics depend on which
+    structure types share a batch, which makes short trainings unstable in eval mode;
+    ``False`` replaces BatchNorm → ReLU of the output layer by a softplus."""
 
 
 class AtomDOSHead(nn.Module):
     """Per-atom descriptor → non-negative DOS contribution on the energy grid.
 
     Layers (the paper's head): [Dropout → Linear → BatchNorm → ReLU] per hidden width, then
-    Linear → ``num_energies`` → BatchNorm → ReLU, then a Conv1d over energy (1 → c channels,
+    Linear → ``num_energies`` → BatchNorm → ReLU (or softplus, ``output_norm=False``), then a Conv1d over energy (1 → c channels,
     kernel 3, zero padding) → ReLU → mean over the c channels. The output is ≥ 0.
 
     Shapes:
@@ -84,9 +88,11 @@ class AtomDOSHead(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         width = in_features
-        for hidden in [*config.head_dims, config.num_energies]:
+        for hidden in config.head_dims:
             layers += [nn.Dropout(config.dropout), nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
             width = hidden
+        layers += [nn.Dropout(config.dropout), nn.Linear(width, config.num_energies)]
+        layers += [nn.BatchNorm1d(config.num_energies), nn.ReLU()] if config.output_norm else [nn.Softplus()]
         self.mlp = nn.Sequential(*layers)
         self.smooth = (
             nn.Conv1d(1, config.smoothing_channels, kernel_size=3, padding=1) if config.smoothing_channels > 0 else None

@@ -103,6 +103,12 @@ class DOSConfig(RunConfig):
     """Model section: ``name`` (csgnn-dos, schnet-dos, soap-dos), optional ``preset``, fields."""
     loss_alpha: float = 0.1
     """Weight α of MSE(DOS); 1 − α weighs MSE(integrated DOS)."""
+    atom_loss_weight: float = 0.0
+    """Weight of the same loss on each atom's contribution against its atom-projected DOS
+    (the data have it); 0 = the paper's structure-level loss only."""
+    lr_by_time: bool = True
+    """With ``optim.scheduler: cosine`` and ``trainer.max_time``, anneal the learning rate by
+    the elapsed fraction of the wall-clock budget (so a time-limited run ends at ``min_lr``)."""
     eval: DOSEvalConfig = field(default_factory=DOSEvalConfig)
     """Evaluation protocol."""
 
@@ -128,6 +134,7 @@ class _Split:
     groups: list[str]
     band_energy: np.ndarray  # (S,) eV/atom as stored
     inputs: list  # per structure: SparseAtomSpheres | np.ndarray (SOAP) | None
+    atom_dos: list  # per structure (N_s, G) atom-projected DOS
 
 
 def _spread(n: int, keep: int | None) -> np.ndarray:
@@ -143,6 +150,7 @@ class _Raw:
     atoms: list
     dos: np.ndarray  # (S, G) per atom
     band_energy: np.ndarray
+    atom_dos: list  # per structure (N_s, G) float32
 
 
 def _read(root: str) -> _Raw:
@@ -159,9 +167,10 @@ def _read(root: str) -> _Raw:
 def _from_reader(data) -> _Raw:
     off = np.asarray(data.atom_offset)
     atom_dos = np.asarray(data.atom_dos)
-    dos = np.stack([atom_dos[a:b].mean(0) for a, b in zip(off[:-1], off[1:])])
+    per_atom = [np.asarray(atom_dos[a:b], dtype=np.float32) for a, b in zip(off[:-1], off[1:])]
+    dos = np.stack([d.astype(np.float64).mean(0) for d in per_atom])
     n_el = float(data.attrs.get("n_electrons_per_atom", 4))
-    return _Raw(np.asarray(data.energies), n_el, list(data.atoms), dos, np.asarray(data.band_energy))
+    return _Raw(np.asarray(data.energies), n_el, list(data.atoms), dos, np.asarray(data.band_energy), per_atom)
 
 
 def _read_contract(root: str) -> _Raw:
@@ -183,8 +192,9 @@ def _read_contract(root: str) -> _Raw:
         n_el = float(f.attrs.get("n_electrons_per_atom", 4))
     if len(off) != len(atoms) + 1 or off[-1] != len(atom_dos) or atom_dos.shape[1] != len(energies):
         raise EquisymError(f"{h5}: atom_offset / atom_dos / energies do not match {xyz}")
-    dos = np.stack([atom_dos[a:b].mean(0) for a, b in zip(off[:-1], off[1:])])
-    return _Raw(energies, n_el, atoms, dos, band)
+    per_atom = [np.asarray(atom_dos[a:b], dtype=np.float32) for a, b in zip(off[:-1], off[1:])]
+    dos = np.stack([d.astype(np.float64).mean(0) for d in per_atom])
+    return _Raw(energies, n_el, atoms, dos, band, per_atom)
 
 
 def _load_split(root: str, split: str, keep: int | None):
@@ -196,7 +206,7 @@ def _load_split(root: str, split: str, keep: int | None):
     atoms = [data.atoms[i] for i in idx]
     dos = data.dos[idx].astype(np.float32)
     groups = [str(a.info.get("structure", "?")) for a in atoms]
-    return data, atoms, dos, groups, data.band_energy[idx]
+    return data, atoms, dos, groups, data.band_energy[idx], [data.atom_dos[i] for i in idx]
 
 
 class _Indices(Dataset):
@@ -238,6 +248,7 @@ class DOSCollate:
         batch: dict[str, Any] = {
             "ids": torch.tensor(ids),
             "dos": torch.from_numpy(split.dos[ids]),
+            "atom_dos": torch.from_numpy(np.concatenate([split.atom_dos[i] for i in ids])),
             "structure_index": torch.repeat_interleave(torch.arange(len(ids)), torch.tensor(counts)),
             "num_structures": len(ids),
         }
@@ -299,7 +310,7 @@ class DOSDataModule(L.LightningDataModule):
             return self.splits[key]
         d = self.cfg.data
         keep = d.max_train if split == "train" else d.max_eval
-        data, atoms, dos, groups, band = _load_split(root or d.root, split, keep)
+        data, atoms, dos, groups, band, atom_dos = _load_split(root or d.root, split, keep)
         energies = np.asarray(data.energies, dtype=np.float64)
         expected = int(self.cfg.model.get("num_energies", 310))
         if len(energies) != expected:
@@ -315,7 +326,7 @@ class DOSDataModule(L.LightningDataModule):
         self.energies = energies
         self.n_electrons = float(getattr(data, "n_electrons_per_atom", 4))
         names = [f"{split} structure {i} ({g})" for i, g in enumerate(groups)]
-        self.splits[key] = _Split(atoms, dos, groups, band, self._inputs(atoms, names))
+        self.splits[key] = _Split(atoms, dos, groups, band, self._inputs(atoms, names), atom_dos)
         return self.splits[key]
 
     @property
@@ -347,14 +358,24 @@ class DOSDataModule(L.LightningDataModule):
 # ----------------------------------------------------------------------------- module
 
 
-def predict_batch(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """Run any DOS model on a packed batch; returns ``(S, G)`` DOS per atom."""
+def predict_batch(model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run any DOS model on a packed batch.
+
+    Returns:
+        ``(structure_dos (S, G), atom_contributions (N, G))``; the structure DOS per atom is
+        the mean of its atoms' contributions.
+    """
+    from equisym.nn.csgnn_dos import structure_sum
+
     idx, s = batch["structure_index"], batch["num_structures"]
     if "signal" in batch:
-        return model(batch["signal"], idx, s)
-    if "features" in batch:
-        return model(batch["features"], idx, s)
-    return model(batch["numbers"], batch["positions"], idx, batch["cells"], batch["pbc"])
+        atoms = model.atom_dos(batch["signal"])
+    elif "features" in batch:
+        atoms = model.atom_dos(batch["features"])
+    else:
+        atoms = model.atom_dos(batch["numbers"], batch["positions"], idx, batch["cells"], batch["pbc"])
+    counts = torch.bincount(idx, minlength=s).clamp(min=1).to(atoms.dtype)
+    return structure_sum(atoms, idx, s) / counts[:, None], atoms
 
 
 class DOSModule(TaskModule):
@@ -366,11 +387,39 @@ class DOSModule(TaskModule):
         self.step_size = step
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return predict_batch(self.model, batch)
+        return predict_batch(self.model, batch)[0]
+
+    def configure_optimizers(self):
+        if self._by_time():
+            from equisym.train.engine import configure_optimizers
+            import dataclasses as _dc
+
+            return configure_optimizers(self, _dc.replace(self.cfg.optim, scheduler="none"), self.monitor)
+        return super().configure_optimizers()
+
+    def _by_time(self) -> bool:
+        return self.cfg.lr_by_time and self.cfg.optim.scheduler == "cosine" and self.cfg.trainer.max_time is not None
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        if not self._by_time():
+            return
+        import time
+
+        if not hasattr(self, "_t0"):
+            self._t0 = time.time()
+            d, h, m, sec = (int(x) for x in self.cfg.trainer.max_time.split(":"))
+            self._budget = max(1.0, ((d * 24 + h) * 60 + m) * 60 + sec)
+        frac = min(1.0, (time.time() - self._t0) / self._budget)
+        o = self.cfg.optim
+        lr = o.min_lr + (o.lr - o.min_lr) * 0.5 * (1 + math.cos(math.pi * frac))
+        for group in self.optimizers().param_groups:
+            group["lr"] = lr
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
-        pred = self(batch)
+        pred, atoms = predict_batch(self.model, batch)
         loss = dos_loss(pred, batch["dos"], self.step_size, self.cfg.loss_alpha)
+        if self.cfg.atom_loss_weight > 0:
+            loss = loss + self.cfg.atom_loss_weight * dos_loss(atoms, batch["atom_dos"], self.step_size, self.cfg.loss_alpha)
         if not torch.isfinite(loss):
             raise EquisymError(f"the {stage} loss became {float(loss)}; lower optim.lr or check the data")
         rmse = (pred - batch["dos"]).pow(2).mean().sqrt()
@@ -557,5 +606,9 @@ class DOSTask(Task):
             for g, t, p in zip(test.groups, band_true, band_pred)
         ]
         (out_dir / "predictions.json").write_text(json.dumps(rows))
+        np.savez_compressed(
+            out_dir / "test_dos.npz", energies=energies, predicted=pred.astype(np.float32), true=test.dos,
+            structure=np.array(test.groups), band_energy_predicted=band_pred, band_energy_true=band_true,
+        )
         _plot(out_dir, energies, pred, test.dos, test.groups, band_pred, band_true, f"{_kind(cfg.model)}: test")
         return metrics
