@@ -1,0 +1,330 @@
+"""Methane benchmark: PET, PET + ECSE, PET + N-rotation averaging, metatrain's PET, SchNet.
+
+Same split (800 train / 100 val / 100 test, ``../shared/data/methane``), same wall-clock
+training budget for every model (``--budget`` seconds of training, one thread each, run one
+after another), several seeds. Reported on the test set: energy MAE (meV, total energy of the
+5-atom molecule) and force MAE (meV/Å, per component), plus the ECSE cost (frames per
+structure, time relative to one PET evaluation of the same structure, energy + forces).
+
+    OMP_NUM_THREADS=1 python benchmarks/methane_benchmark.py --models pet schnet metatrain --seeds 0 1 --budget 480
+
+Each (model, seed) runs in its own subprocess (metatensor and torch-geometric must not share
+a process) and writes ``runs/methane-bench/<model>-s<seed>/result.json``; existing results
+are reused unless ``--force``. The summary goes to ``benchmarks/results/methane.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import machine_info, write_result  # noqa: E402
+
+DATA = Path(os.environ.get("EQUISYM_SHARED_DATA", REPO.parent / "shared" / "data")) / "methane"
+RUNS = Path(os.environ.get("EQUISYM_BENCH_RUNS", REPO / "runs" / "methane-bench"))
+CUTOFF = 5.0
+
+
+def _data_section() -> dict:
+    return {
+        "train": str(DATA / "methane_train.xyz"),
+        "val": str(DATA / "methane_val.xyz"),
+        "test": str(DATA / "methane_test.xyz"),
+        "batch_size": 16,
+        "eval_batch_size": 50,
+    }
+
+
+def _max_time(budget: int) -> str:
+    return f"00:00:{budget // 60:02d}:{budget % 60:02d}"
+
+
+# ---------------------------------------------------------------------------------- our models
+def run_equisym(model: str, seed: int, budget: int, out: Path) -> dict:
+    import torch
+    import yaml
+
+    from equisym.train.engine import train
+
+    config = yaml.safe_load((REPO / "configs" / "pet-methane.yaml").read_text())
+    config["seed"] = seed
+    config["data"].update(_data_section())
+    config["trainer"].update({"max_time": _max_time(budget), "progress_bar": False})
+    if model == "pet":
+        config["eval"]["modes"] = ["bare", "ecse", "average"]
+    elif model == "schnet":
+        config["model"] = {"name": "schnet", "preset": "default", "species": [1, 6], "cutoff": CUTOFF}
+        config["augment"] = False  # exactly invariant already
+        config["eval"]["modes"] = ["bare"]
+    run_dir = out / "run"
+    if run_dir.exists():  # an interrupted earlier attempt
+        import shutil
+
+        shutil.rmtree(run_dir)
+    t0 = time.time()
+    metrics = train(config, run_dir)
+    result = {"model": model, "seed": seed, "budget_s": budget, "wall_s": round(time.time() - t0, 1), "training": metrics["training"]}
+    for mode in ("bare", "ecse", "average"):
+        if mode in metrics:
+            result[mode] = metrics[mode]
+    if model == "pet":
+        result["cost"] = ecse_cost(run_dir / "best.ckpt")
+    return result
+
+
+def ecse_cost(ckpt: Path, n: int = 20) -> dict:
+    """Per-structure cost (energy + forces, float64, one structure per call) of ECSE (SO(3) and
+    O(3)) and 16-rotation averaging, relative to one bare PET evaluation; O(3) ECSE errors."""
+    import torch
+
+    from equisym.data.atoms import AtomsDataset, read_structures
+    from equisym.nn import RotationAveraged, Symmetrized, compute_forces
+    from equisym.train.tasks.potential import load_potential, score
+
+    model = load_potential(ckpt, torch.float64)
+    structures = read_structures(DATA / "methane_test.xyz")
+    ds = AtomsDataset(structures, CUTOFF, torch.float64, "test")
+    graphs = [ds[k]["graph"] for k in range(n)]
+    wrappers = {
+        "bare": model,
+        "ecse_so3": Symmetrized(model),
+        "ecse_o3": Symmetrized(model, improper=True),
+        "average16": RotationAveraged(model, n_rotations=16, seed=2024),
+    }
+    res: dict = {}
+    for name, w in wrappers.items():
+        compute_forces(w, graphs[0])  # warm-up
+        frames, unpruned = [], []
+        times = []
+        for g in graphs:
+            for _ in range(3):
+                t = time.perf_counter()
+                out = compute_forces(w, g)
+                times.append(time.perf_counter() - t)
+            if "num_frames" in out:
+                frames.append(int(out["num_frames"].sum()))
+                unpruned.append(int(w.last_num_frames_unpruned.sum()))
+        times.sort()
+        res[name] = {"median_seconds_per_structure": times[len(times) // 2]}
+        if frames:
+            res[name]["frames_per_structure"] = sum(frames) / len(frames)
+            res[name]["frames_max"] = max(frames)
+            res[name]["frames_unpruned_per_structure"] = sum(unpruned) / len(unpruned)
+    for name in res:
+        res[name]["time_relative_to_bare"] = round(res[name]["median_seconds_per_structure"] / res["bare"]["median_seconds_per_structure"], 2)
+    o3 = score(wrappers["ecse_o3"], ds, batch_size=10)
+    o3.pop("_pred")
+    res["ecse_o3_test_errors"] = o3
+    res["structures_timed"] = n
+    return res
+
+
+# ---------------------------------------------------------------------------------- metatrain
+MTT_MODEL = {
+    # sized like our `small` PET preset (d 64, 4 heads, FF 128, 2 attention layers x 2 GNN layers)
+    "cutoff": CUTOFF,
+    "cutoff_width": 0.2,
+    "d_pet": 64,
+    "d_head": 64,
+    "d_node": 128,
+    "d_feedforward": 128,
+    "num_heads": 4,
+    "num_attention_layers": 2,
+    "num_gnn_layers": 2,
+}
+
+
+def _mtt_options(seed: int, epochs: int) -> dict:
+    def ds(name):
+        return {
+            "systems": {"read_from": str(DATA / f"methane_{name}.xyz"), "length_unit": "angstrom"},
+            "targets": {"energy": {"key": "energy", "unit": "eV", "forces": {"key": "forces"}}},
+        }
+
+    return {
+        "seed": seed,
+        "architecture": {
+            "name": "pet",
+            "model": MTT_MODEL,
+            "training": {"batch_size": 16, "num_epochs": epochs, "learning_rate": 1e-3, "log_interval": 1, "checkpoint_interval": 100000},
+        },
+        "training_set": ds("train"),
+        "validation_set": ds("val"),
+        "test_set": ds("test"),
+    }
+
+
+def _epoch_times(log: str) -> list[float]:
+    stamps = []
+    for line in log.splitlines():
+        m = re.match(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\]\[INFO\] - Epoch:\s+(\d+)", line)
+        if m:
+            stamps.append(time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")))
+    return stamps
+
+
+def _mtt(out: Path, options: dict, timeout: int) -> tuple[float, str]:
+    import yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "options.yaml").write_text(yaml.safe_dump(options))
+    t0 = time.time()
+    proc = subprocess.run(["mtt", "train", "options.yaml"], cwd=out, capture_output=True, text=True, timeout=timeout)
+    (out / "mtt.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"mtt train failed in {out}: {(proc.stdout + proc.stderr)[-2000:]}")
+    return time.time() - t0, proc.stdout + proc.stderr
+
+
+def run_metatrain(seed: int, budget: int, out: Path) -> dict:
+    # 1) calibrate the epoch time (3 epochs), 2) train for as many epochs as fit in the budget
+    _, log = _mtt(out / "calibrate", _mtt_options(seed, 3), 600)
+    stamps = _epoch_times(log)
+    epoch_s = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1) if len(stamps) > 1 else 10.0
+    epochs = max(3, int(budget / max(epoch_s, 1e-3)))
+    wall, log = _mtt(out / "train", _mtt_options(seed, epochs), budget * 3 + 600)
+    stamps = _epoch_times(log)
+    train_s = stamps[-1] - stamps[0] + epoch_s if len(stamps) > 1 else None
+    errors = score_metatomic(out / "train" / "model.pt")
+    return {
+        "model": "metatrain-pet",
+        "seed": seed,
+        "budget_s": budget,
+        "calibrated_epoch_s": round(epoch_s, 2),
+        "epochs": epochs,
+        "training_time_s": train_s,
+        "wall_s": round(wall, 1),
+        "hypers": MTT_MODEL,
+        "bare": errors,
+    }
+
+
+def score_metatomic(model_path: Path) -> dict:
+    import ase.io
+    import numpy as np
+    from metatomic.torch.ase_calculator import MetatomicCalculator
+
+    frames = ase.io.read(DATA / "methane_test.xyz", ":")
+    calc = MetatomicCalculator(str(model_path), device="cpu")
+    de, df = [], []
+    for atoms in frames:
+        e_ref, f_ref = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = calc
+        de.append(atoms.get_potential_energy() - e_ref)
+        df.append(atoms.get_forces() - f_ref)
+    de, df = np.array(de), np.concatenate(df)
+    return {
+        "n_structures": len(frames),
+        "energy_mae": round(float(np.abs(de).mean()) * 1000, 4),
+        "energy_rmse": round(float(np.sqrt((de**2).mean())) * 1000, 4),
+        "forces_mae": round(float(np.abs(df).mean()) * 1000, 4),
+        "forces_rmse": round(float(np.sqrt((df**2).mean())) * 1000, 4),
+    }
+
+
+# ---------------------------------------------------------------------------------- driver
+def run_one(model: str, seed: int, budget: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    out = RUNS / f"{model}-s{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    if model == "metatrain":
+        result = run_metatrain(seed, budget, out)
+    else:
+        result = run_equisym(model, seed, budget, out)
+    result["machine"] = machine_info()
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+
+
+def summarise(models: list[str], seeds: list[int], budget: int) -> None:
+    import numpy as np
+
+    runs = {}
+    for path in sorted(RUNS.glob("*-s*/result.json")):
+        r = json.loads(path.read_text())
+        if r.get("budget_s") != budget:
+            continue
+        runs[path.parent.name] = r
+    table: dict = {}
+
+    def add(name, seed, res):
+        row = table.setdefault(name, {"energy_mae": [], "forces_mae": [], "seeds": []})
+        row["energy_mae"].append(res["energy_mae"])
+        row["forces_mae"].append(res["forces_mae"])
+        row["seeds"].append(seed)
+
+    for key, r in runs.items():
+        if r["model"] == "pet":
+            add("PET", r["seed"], r["bare"])
+            if "ecse" in r:
+                add("PET + ECSE (SO(3))", r["seed"], r["ecse"])
+            if "cost" in r:
+                add("PET + ECSE (O(3))", r["seed"], r["cost"]["ecse_o3_test_errors"])
+            if "average" in r:
+                add("PET + 16-rotation average", r["seed"], r["average"])
+        elif r["model"] == "schnet":
+            add("SchNet (torch-geometric)", r["seed"], r["bare"])
+        elif r["model"] == "metatrain-pet":
+            add("metatrain PET", r["seed"], r["bare"])
+    for row in table.values():
+        for k in ("energy_mae", "forces_mae"):
+            v = np.array(row[k])
+            row[k + "_mean"] = round(float(v.mean()), 1)
+            row[k + "_std"] = round(float(v.std()), 1)
+    costs = [r["cost"] for r in runs.values() if r["model"] == "pet" and "cost" in r]
+    write_result(
+        "methane",
+        {
+            "description": "CH4 random-methane set, 800/100/100, test energy MAE (meV per molecule) and force MAE (meV/Å); "
+            f"each model trained for the same wall-clock budget of {budget} s on one CPU thread (shared 2-core machine, "
+            "so the number of epochs reached depends on the load at the time).",
+            "budget_s": budget,
+            "table": table,
+            "ecse_cost": costs,
+            "runs": runs,
+        },
+    )
+    for name, row in table.items():
+        print(f"{name:32s} E {row['energy_mae_mean']:8.1f} ± {row['energy_mae_std']:5.1f} meV   "
+              f"F {row['forces_mae_mean']:8.1f} ± {row['forces_mae_std']:5.1f} meV/Å  (seeds {row['seeds']})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["pet", "schnet", "metatrain"], choices=["pet", "schnet", "metatrain"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--budget", type=int, default=480, help="training seconds per model")
+    parser.add_argument("--force", action="store_true", help="rerun existing results")
+    parser.add_argument("--run", help=argparse.SUPPRESS)
+    parser.add_argument("--summary-only", action="store_true")
+    args = parser.parse_args()
+    if args.run:
+        run_one(args.run, args.seeds[0], args.budget)
+        return
+    if not args.summary_only:
+        for seed in args.seeds:
+            for model in args.models:
+                if (RUNS / f"{model}-s{seed}" / "result.json").exists() and not args.force:
+                    print(f"reusing {model} seed {seed}")
+                    continue
+                if args.force and (RUNS / f"{model}-s{seed}").exists():
+                    import shutil
+
+                    shutil.rmtree(RUNS / f"{model}-s{seed}")
+                print(f"running {model} seed {seed} ({args.budget} s budget)", flush=True)
+                env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
+                subprocess.run([sys.executable, __file__, "--run", model, "--seeds", str(seed), "--budget", str(args.budget)], check=True, env=env)
+    summarise(args.models, args.seeds, args.budget)
+
+
+if __name__ == "__main__":
+    main()
