@@ -73,6 +73,9 @@ class WallpaperDataConfig:
     """Folder of photos for the photos source (default: scikit-image samples)."""
     cache_dir: str | None = "runs/wallpaper-cache"
     """Folder caching generated images and score features (None: no cache)."""
+    crop: int | None = None
+    """Image models only: train and test on the central ``crop × crop`` pixels of every image
+    (a CPU budget option; the score model always sees the whole image)."""
     batch_size: int = 32
     """Training batch size."""
     augment: bool = True
@@ -198,8 +201,15 @@ class WallpaperDataModule(L.LightningDataModule):
         if self.uses_scores:
             x = torch.from_numpy(_features(self.cfg.data, images, tag))
         else:
-            x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
+            x = torch.from_numpy(self._crop(images).astype(np.float32) / 255.0)[:, None]
         return TensorDataset(x, torch.from_numpy(labels))
+
+    def _crop(self, images: np.ndarray) -> np.ndarray:
+        c = self.cfg.data.crop
+        if not c or c >= images.shape[-1]:
+            return images
+        o0, o1 = (images.shape[-2] - c) // 2, (images.shape[-1] - c) // 2
+        return images[..., o0 : o0 + c, o1 : o1 + c]
 
     def test_arrays(self, source: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         d = self.cfg.data
@@ -217,7 +227,7 @@ class WallpaperDataModule(L.LightningDataModule):
         if self.uses_scores:
             feats = _features(self.cfg.data, x, tag) if sigma > 0 else _features(self.cfg.data, images, tag)
             return TensorDataset(torch.from_numpy(feats), torch.from_numpy(labels))
-        return TensorDataset(torch.from_numpy(x)[:, None], torch.from_numpy(labels))
+        return TensorDataset(torch.from_numpy(np.ascontiguousarray(self._crop(x)))[:, None], torch.from_numpy(labels))
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.cfg.data.batch_size, shuffle=True, drop_last=len(self.train_set) > self.cfg.data.batch_size)

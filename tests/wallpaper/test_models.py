@@ -1,0 +1,74 @@
+"""Wallpaper models: exact D4 invariance (and a plain CNN failing it), hierarchy, end-to-end CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from equisym.errors import EquisymError
+from equisym.nn.registry import build_model
+from equisym.nn.wallpaper import D4_ELEMENTS, d4_transform
+from equisym.testing import equivariance_error
+from equisym.train.tasks.wallpaper import predict
+from tests.conftest import run_cli
+
+D4 = torch.arange(8)
+
+
+def _act(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return d4_transform(x, int(g))
+
+
+def test_d4_model_exactly_invariant_and_resnet_not():
+    x = torch.rand(3, 1, 32, 32, dtype=torch.float64)
+    d4, _ = build_model({"name": "wallpaper-d4", "preset": "tiny", "hierarchical": True})
+    d4 = d4.double().eval()
+    err = equivariance_error(d4, x, D4, _act)
+    assert err.shape == (8,) and float(err.max()) < 1e-10
+    assert float(d4(x).detach().std()) > 1e-3  # not trivially constant
+    cnn, _ = build_model({"name": "wallpaper-resnet", "preset": "tiny"})
+    cnn = cnn.double().eval()
+    err = equivariance_error(cnn, x, D4, _act)
+    assert float(err[1:].min()) > 1e-4  # fails for every non-identity element
+    assert len(D4_ELEMENTS) == 8
+    with pytest.raises(EquisymError, match="divisible"):
+        d4(torch.rand(1, 1, 31, 31, dtype=torch.float64))
+
+
+def test_float32_invariance_tolerance():
+    d4, _ = build_model({"name": "wallpaper-d4", "preset": "tiny"})
+    d4.eval()
+    x = torch.rand(2, 1, 64, 64)
+    assert float(equivariance_error(d4, x, D4, _act).max()) < 1e-4
+
+
+def test_hierarchical_prediction_picks_order_first():
+    logits = torch.zeros(1, 22)
+    logits[0, 16] = 5.0  # p6m has the best group logit ...
+    logits[0, 17 + 3] = 9.0  # ... but the order head says 4-fold
+    logits[0, 10] = 1.0  # p4m is the best 4-fold group
+    assert int(predict(logits)) == 10
+    assert int(predict(logits[:, :17])) == 16
+
+
+def test_end_to_end_cli(tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "train", "configs/wallpaper-d4.yaml", "--out", str(out),
+        "-o", "model.preset=tiny", "-o", "model.hierarchical=true", "-o", "data.size=32", "-o", "data.cell=[8,14]",
+        "-o", "data.train_size=34", "-o", "data.val_size=17", "-o", "data.test_size=17", "-o", "data.groups=p1,p2,p4m",
+        "-o", f"data.cache_dir={tmp_path / 'cache'}", "-o", "trainer.max_epochs=1", "-o", "trainer.progress_bar=false",
+        "-o", "eval.sources=[photos,noise]", "-o", "eval.noise=[0.3]",
+    ]  # fmt: skip
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    r = run_cli(*[a if a != "configs/wallpaper-d4.yaml" else str(repo / a) for a in args])
+    assert r.returncode == 0, r.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["accuracy"]) == {"photos", "noise"} and "0.3" in metrics["noise"]["noise"]
+    assert (out / "confusion_photos_to_noise.png").exists() and (out / "best.ckpt").exists()
+    r = run_cli("train", str(repo / "configs/wallpaper-d4.yaml"), "--out", str(tmp_path / "bad"), "-o", "data.train_source=video")
+    assert r.returncode == 2 and "train_source" in r.stderr
