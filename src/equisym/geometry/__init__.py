@@ -1,6 +1,7 @@
 """Groups and grids as data, with no learning: rotations, the icosphere hierarchy,
 smooth switching functions, neighbour lists and the 17 plane groups."""
 
+from equisym.geometry.frames import LocalFrames, frames_from_pairs, local_frames, prune_weights
 from equisym.geometry.graph import AtomicGraph, batch_graphs, build_graph
 from equisym.geometry.neighbors import NeighborList, check_structure, neighbor_list
 from equisym.geometry.plane_groups import PlaneGroup, plane_group, plane_groups
@@ -14,6 +15,7 @@ from equisym.geometry.rotations import (
     random_z_rotation,
 )
 from equisym.geometry.switching import (
+    boosted_switch_on,
     cosine_cutoff,
     smooth_cutoff,
     smooth_max,
@@ -23,6 +25,11 @@ from equisym.geometry.switching import (
 )
 
 __all__ = [
+    "LocalFrames",
+    "frames_from_pairs",
+    "local_frames",
+    "prune_weights",
+    "boosted_switch_on",
     "AtomicGraph",
     "batch_graphs",
     "build_graph",
