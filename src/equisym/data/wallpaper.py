@@ -541,13 +541,18 @@ class WallpaperGenerator:
         B = prim.T  # columns: primitive a, b (the texture lives on the primitive cell)
         ops = group.primitive_operations()
         N = _grid_size(prim, self.max_texture)
-        for attempt in range(12):
+        best, best_excess = None, np.inf
+        for attempt in range(24):
             T = self.texture(ops, B, N, rng)
             spread = float(T.std())
             if spread < 1e-6 * (1 + abs(T).max()) or (self.source == "photos" and spread < 0.03):
                 continue
-            if self.check is None or symmetry_excess(T, ops, B) < self.check:
+            excess = -1.0 if self.check is None else symmetry_excess(T, ops, B)
+            if excess < best_excess:
+                best, best_excess = T, excess
+            if self.check is None or excess < self.check:
                 break
+        T = best if best is not None else T  # the least symmetric content drawn
         T = self._contrast(T, rng)
         origin = rng.uniform(0, self.size, size=2)
         img = _render(T, B, origin, self.size)
