@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from equisym.config import to_dict
-from equisym.data.wallpaper import SOURCES, WallpaperGenerator, read_wallpaper_h5
+from equisym.data.wallpaper import GENERATOR_VERSION, SOURCES, WallpaperGenerator, read_wallpaper_h5
 from equisym.errors import EquisymError
 from equisym.geometry.plane_groups import HIERARCHY, PLANE_GROUP_SYMBOLS, ROTATION_ORDERS
 from equisym.nn.registry import build_model, expand_model_section
@@ -138,7 +138,7 @@ def _cache_path(cfg: WallpaperDataConfig, what: str, key: dict) -> Path | None:
 
 
 def _generate(cfg: WallpaperDataConfig, source: str, seed: int, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    key = {"source": source, "seed": seed, "start": start, "n": n, "size": cfg.size, "cell": list(cfg.cell), "groups": cfg.groups, "photos": cfg.photos}
+    key = {"generator": GENERATOR_VERSION, "source": source, "seed": seed, "start": start, "n": n, "size": cfg.size, "cell": list(cfg.cell), "groups": cfg.groups, "photos": cfg.photos}
     path = _cache_path(cfg, "images", key)
     if path is not None and path.exists():
         z = np.load(path)
