@@ -154,47 +154,14 @@ class _Raw:
 
 
 def _read(root: str) -> _Raw:
-    try:
-        from equisym.data.carbon import load_carbon_dos
-    except ImportError:  # pragma: no cover - until the carbon data module is installed
-        load_carbon_dos = None
-    if load_carbon_dos is None:
-        return _read_contract(root)
+    from equisym.data.carbon import load_carbon_dos
+
     data = load_carbon_dos(root)
-    return _from_reader(data)
-
-
-def _from_reader(data) -> _Raw:
     off = np.asarray(data.atom_offset)
-    atom_dos = np.asarray(data.atom_dos)
-    per_atom = [np.asarray(atom_dos[a:b], dtype=np.float32) for a, b in zip(off[:-1], off[1:])]
+    per_atom = [np.asarray(data.atom_dos[i:j], dtype=np.float32) for i, j in zip(off[:-1], off[1:])]
     dos = np.stack([d.astype(np.float64).mean(0) for d in per_atom])
     n_el = float(data.attrs.get("n_electrons_per_atom", 4))
     return _Raw(np.asarray(data.energies), n_el, list(data.atoms), dos, np.asarray(data.band_energy), per_atom)
-
-
-def _read_contract(root: str) -> _Raw:
-    import os
-
-    import ase.io
-    import h5py
-
-    xyz, h5 = os.path.join(root, "structures.extxyz"), os.path.join(root, "dos.h5")
-    for path in (xyz, h5):
-        if not os.path.exists(path):
-            raise EquisymError(f"carbon DOS data: {path} is missing (make it with `equisym generate carbon-dos --out {root}`)")
-    atoms = ase.io.read(xyz, ":")
-    with h5py.File(h5, "r") as f:
-        energies = np.asarray(f["energies"])
-        atom_dos = np.asarray(f["atom_dos"])
-        off = np.asarray(f["atom_offset"])
-        band = np.asarray(f["band_energy"])
-        n_el = float(f.attrs.get("n_electrons_per_atom", 4))
-    if len(off) != len(atoms) + 1 or off[-1] != len(atom_dos) or atom_dos.shape[1] != len(energies):
-        raise EquisymError(f"{h5}: atom_offset / atom_dos / energies do not match {xyz}")
-    per_atom = [np.asarray(atom_dos[a:b], dtype=np.float32) for a, b in zip(off[:-1], off[1:])]
-    dos = np.stack([d.astype(np.float64).mean(0) for d in per_atom])
-    return _Raw(energies, n_el, atoms, dos, band, per_atom)
 
 
 def _load_split(root: str, split: str, keep: int | None):
