@@ -23,23 +23,28 @@ from pathlib import Path
 from _common import write_result
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_RUNS = ["scores:photos", "d4:photos", "resnet:photos", "scores:atoms", "scores:noise", "d4:atoms", "resnet:atoms"]
+DEFAULT_RUNS = [
+    "scores:photos", "scores:photos:h", "d4:photos", "resnet:photos", "scores:atoms", "scores:noise", "d4:atoms", "resnet:atoms",
+]  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", nargs="*", default=DEFAULT_RUNS, help="model:train_source pairs")
+    parser.add_argument("--runs", nargs="*", default=DEFAULT_RUNS, help="model:train_source[:h] (h: hierarchical head)")
     parser.add_argument("--out", default="runs/wallpaper-bench")
     parser.add_argument("-o", "--override", action="append", default=[], help="extra overrides for every run")
     args = parser.parse_args()
     summary: dict = {"runs": {}}
     for spec in args.runs:
-        model, source = spec.split(":")
-        out = REPO / args.out / f"{model}-{source}"
+        model, source, *flags = spec.split(":")
+        hier = "h" in flags
+        out = REPO / args.out / (f"{model}-{source}" + ("-hierarchical" if hier else ""))
         metrics_path = out / "metrics.json"
         if not metrics_path.exists():
             cmd = [sys.executable, "-m", "equisym", "train", str(REPO / f"configs/wallpaper-{model}.yaml"), "--out", str(out),
                    "-o", f"data.train_source={source}", "-o", "trainer.progress_bar=false"]  # fmt: skip
+            if hier:
+                cmd += ["-o", "model.hierarchical=true"]
             for o in args.override:
                 cmd += ["-o", o]
             start = time.time()
@@ -52,6 +57,7 @@ def main() -> None:
         m = json.loads(metrics_path.read_text())
         summary["runs"][spec] = {
             "model": model,
+            "hierarchical": hier,
             "train_source": source,
             "accuracy": m["accuracy"],
             "cross_domain_min_accuracy": m.get("cross_domain_min_accuracy"),

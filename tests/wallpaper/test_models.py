@@ -70,5 +70,25 @@ def test_end_to_end_cli(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["accuracy"]) == {"photos", "noise"} and "0.3" in metrics["noise"]["noise"]
     assert (out / "confusion_photos_to_noise.png").exists() and (out / "best.ckpt").exists()
-    r = run_cli("train", str(repo / "configs/wallpaper-d4.yaml"), "--out", str(tmp_path / "bad"), "-o", "data.train_source=video")
-    assert r.returncode == 2 and "train_source" in r.stderr
+    # equisym eval on an HDF5 file written by the generator
+    from equisym.data.wallpaper import write_wallpaper_h5
+
+    h5 = write_wallpaper_h5(tmp_path / "atoms.h5", dict(groups="p1,p2,p4m", source="atoms", size=32, cell=(8, 14)), 6, progress=False)
+    r = run_cli("eval", str(out / "best.ckpt"), "--data", str(h5), "--out", str(tmp_path / "eval"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert set(json.loads((tmp_path / "eval" / "metrics.json").read_text())["accuracy"]) == {"atoms"}
+
+
+def test_config_errors():
+    from pathlib import Path
+
+    from equisym.config import load_yaml
+    from equisym.train.engine import load_config
+
+    cfg = load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-scores.yaml")
+    with pytest.raises(EquisymError, match="train_source"):
+        load_config(cfg, ["data.train_source=video"])
+    with pytest.raises(EquisymError, match="eval.sources"):
+        load_config(cfg, ["eval.sources=[photos,movies]"])
+    task, c = load_config(cfg, ["model.hierarchical=true"])
+    assert c.model["hierarchical"] is True and c.model["num_classes"] == 17

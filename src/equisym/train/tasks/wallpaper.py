@@ -316,12 +316,18 @@ class WallpaperClassification(Task):
         module.eval()
         metrics: dict[str, Any] = {"train_source": cfg.data.train_source, "accuracy": {}, "per_class_recall": {}, "noise": {}}
         data_path = options.get("data")
-        for source in cfg.eval.sources:
-            images, labels = datamodule.test_arrays(source, data_path if data_path and len(cfg.eval.sources) == 1 else None)
+        if data_path:  # equisym eval CKPT --data FILE.h5: test on that file only
+            data = read_wallpaper_h5(data_path)
+            names = sorted(set(data["source"].tolist()))
+            tests = [("+".join(names) or "file", data["images"], data["labels"])]
+        else:
+            tests = [(source, *datamodule.test_arrays(source)) for source in cfg.eval.sources]
+        for source, images, labels in tests:
             if images.ndim == 4:
                 images = images.mean(-1).astype(np.uint8)
             for sigma in [0.0] + list(cfg.eval.noise):
-                ds = datamodule.test_set(images, labels, sigma, f"test-{source}-{cfg.data.data_seed}-{sigma}")
+                tag = f"test-{source}-{cfg.data.data_seed}-{cfg.data.size}-{sigma}" if not data_path else f"file-{sigma}"
+                ds = datamodule.test_set(images, labels, sigma, tag)
                 pred = _predict(module, DataLoader(ds, batch_size=cfg.eval.batch_size))
                 y = ds.tensors[1]
                 acc = float((pred == y).float().mean())
@@ -339,7 +345,7 @@ class WallpaperClassification(Task):
                     metrics.setdefault("confusion", {})[source] = confusion.tolist()
                 else:
                     metrics["noise"].setdefault(source, {})[str(sigma)] = round(acc, 4)
-        other = [metrics["accuracy"][s] for s in cfg.eval.sources if s != cfg.data.train_source]
+        other = [acc for s, acc in metrics["accuracy"].items() if s != cfg.data.train_source]
         if other:
             metrics["cross_domain_min_accuracy"] = round(min(other), 4)
         metrics["test_size"] = cfg.data.test_size
