@@ -85,10 +85,12 @@ def test_config_errors():
     from equisym.config import load_yaml
     from equisym.train.engine import load_config
 
-    cfg = load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-scores.yaml")
+    def cfg():
+        return load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-scores.yaml")
+
     with pytest.raises(EquisymError, match="train_source"):
-        load_config(cfg, ["data.train_source=video"])
+        load_config(cfg(), ["data.train_source=video"])
     with pytest.raises(EquisymError, match="eval.sources"):
-        load_config(cfg, ["eval.sources=[photos,movies]"])
-    task, c = load_config(cfg, ["model.hierarchical=true"])
+        load_config(cfg(), ["eval.sources=[photos,movies]"])
+    task, c = load_config(cfg(), ["model.hierarchical=true"])
     assert c.model["hierarchical"] is True and c.model["num_classes"] == 17
