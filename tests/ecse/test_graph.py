@@ -43,15 +43,16 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _symmetry_errors(model, graph, rotations):
-    """Worst relative errors of energy, atom energies, forces and dipole over the rotations."""
+    """Worst relative errors of energy, atom energies, forces, dipole and atomic dipoles over the rotations."""
     ref = compute_forces(model, graph)
-    worst = dict(energy=0.0, atom_energy=0.0, forces=0.0, dipole=0.0)
+    worst = dict(energy=0.0, atom_energy=0.0, forces=0.0, dipole=0.0, atom_dipole=0.0)
     for rot in rotations:
         out = compute_forces(model, graph.rotated(rot))
         worst["energy"] = max(worst["energy"], _rel(out["energy"], ref["energy"]))
         worst["atom_energy"] = max(worst["atom_energy"], _rel(out["atom_energy"], ref["atom_energy"]))
         worst["forces"] = max(worst["forces"], _rel(out["forces"], ref["forces"] @ rot.T))
         worst["dipole"] = max(worst["dipole"], _rel(out["dipole"], ref["dipole"] @ rot.T))
+        worst["atom_dipole"] = max(worst["atom_dipole"], _rel(out["atom_dipole"], ref["atom_dipole"] @ rot.T))
     return worst
 
 
@@ -273,7 +274,7 @@ def test_frame_batching_does_not_change_results():
     g = batch_graphs([methane(12, 3.0), periodic(1)])
     a = Symmetrized(EdgeMLP(), batch_size_sp=3)(g)
     b = Symmetrized(EdgeMLP(), batch_size_sp=1000)(g)
-    for key in ("energy", "atom_energy", "dipole"):
+    for key in ("energy", "atom_energy", "dipole", "atom_dipole"):
         assert torch.allclose(a[key], b[key], atol=1e-12)
 
 

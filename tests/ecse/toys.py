@@ -16,7 +16,7 @@ from equisym.geometry.switching import smooth_cutoff
 
 
 class EdgeMLP(nn.Module):
-    """E_i = b_{Z_i} + Σ_j f_c(r_ij) MLP([r_ij, |r_ij|]); dipole = Σ_ij f_c(r_ij) MLP_3([r_ij, |r_ij|])."""
+    """E_i = b_{Z_i} + Σ_j f_c(r_ij) MLP([r_ij, |r_ij|]); atom_dipole_i = Σ_j f_c(r_ij) MLP_3([r_ij, |r_ij|]), dipole = Σ_i atom_dipole_i."""
 
     def __init__(self, hidden: int = 16, width: float = 0.5, seed: int = 0) -> None:
         super().__init__()
@@ -34,8 +34,9 @@ class EdgeMLP(nn.Module):
         i = graph.edge_index[0]
         atom = self.bias(graph.species).squeeze(-1) + segment_sum(out[:, 0], i, graph.n_atoms)
         energy = segment_sum(atom, graph.structure, graph.n_structures)
-        dipole = segment_sum(out[:, 1:], graph.structure[i], graph.n_structures)
-        return {"energy": energy, "atom_energy": atom, "dipole": dipole}
+        atom_dipole = segment_sum(out[:, 1:], i, graph.n_atoms)
+        dipole = segment_sum(atom_dipole, graph.structure, graph.n_structures)
+        return {"energy": energy, "atom_energy": atom, "dipole": dipole, "atom_dipole": atom_dipole}
 
 
 class LengthOnly(nn.Module):
@@ -53,4 +54,5 @@ class LengthOnly(nn.Module):
         e = (self.mlp(d) * smooth_cutoff(d, graph.cutoff, self.width)).squeeze(-1)
         atom = segment_sum(e, graph.edge_index[0], graph.n_atoms)
         energy = segment_sum(atom, graph.structure, graph.n_structures)
-        return {"energy": energy, "atom_energy": atom, "dipole": energy.new_zeros(graph.n_structures, 3)}
+        zeros = energy.new_zeros(graph.n_structures, 3)
+        return {"energy": energy, "atom_energy": atom, "dipole": zeros, "atom_dipole": atom.new_zeros(graph.n_atoms, 3)}

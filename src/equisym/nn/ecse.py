@@ -468,7 +468,7 @@ class Symmetrized(_FrameEnsemble):
         if cfg.max_num is not None and frames.shape[0] > cfg.max_num:
             raise EquisymError(f"ECSE needs {frames.shape[0]} frames, more than ecse.max_num = {cfg.max_num}")
         self.last_num_frames = counts
-        self.last_aux_weight = w_aux.detach() if w_aux is not None else torch.zeros(n_seg, dtype=weights.dtype)
+        self.last_aux_weight = w_aux.detach() if w_aux is not None else weights.new_zeros(n_seg).detach()
         return frames, weights, segment, w_aux
 
     # ------------------------------------------------------------------ forward
