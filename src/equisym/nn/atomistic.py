@@ -16,7 +16,7 @@ import torch
 from equisym.errors import EquisymError
 from equisym.geometry.graph import AtomicGraph
 
-__all__ = ["compute_forces", "check_graph", "species_index_table"]
+__all__ = ["compute_forces", "check_graph", "species_index_table", "SpeciesBaseline"]
 
 
 def check_graph(graph: AtomicGraph, min_distance: float = 1e-4) -> None:
@@ -45,6 +45,33 @@ def species_index_table(species: list[int]) -> torch.Tensor:
     for k, z in enumerate(species):
         table[z] = k
     return table
+
+
+class SpeciesBaseline:
+    """Mixin for potentials over a fixed list of atomic numbers: the ``Z → index`` table, the
+    per-species baseline energies (eV) and the energy scale, fitted on the training set by the
+    ``potential`` task through :meth:`set_baseline`. Call :meth:`_register_species` in
+    ``__init__`` (after ``nn.Module.__init__``)."""
+
+    def _register_species(self, species: list[int]) -> None:
+        self.known_species = list(species)
+        self.register_buffer("species_table", species_index_table(species), persistent=False)
+        self.register_buffer("baseline", torch.zeros(len(species)))
+        self.register_buffer("energy_scale", torch.ones(()))
+
+    def set_baseline(self, baseline, energy_scale: float | None = None) -> None:
+        """Set the per-species baseline energies (eV, order of the species list) and scale."""
+        self.baseline.copy_(torch.as_tensor(baseline, dtype=self.baseline.dtype))
+        if energy_scale is not None:
+            self.energy_scale.fill_(float(energy_scale))
+
+    def species_index(self, species: torch.Tensor) -> torch.Tensor:
+        """Map atomic numbers ``(N,)`` to 0..n_species−1; raise :class:`EquisymError` for unknown ones."""
+        table = self.species_table
+        if species.numel() and (species.min() < 0 or species.max() >= len(table) or (table[species.clamp(0, len(table) - 1)] < 0).any()):
+            unknown = sorted({int(z) for z in species.tolist()} - set(self.known_species))
+            raise EquisymError(f"unknown species {unknown}: this model knows only atomic numbers {self.known_species}")
+        return table[species]
 
 
 def compute_forces(

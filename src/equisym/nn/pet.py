@@ -36,7 +36,7 @@ from equisym.config import from_dict
 from equisym.errors import EquisymError
 from equisym.geometry.graph import AtomicGraph
 from equisym.geometry.switching import cosine_cutoff, smooth_cutoff
-from equisym.nn.atomistic import check_graph, compute_forces, species_index_table
+from equisym.nn.atomistic import SpeciesBaseline, check_graph, compute_forces
 
 __all__ = ["PETConfig", "PET", "PET_PRESETS", "compute_forces"]
 
@@ -172,7 +172,7 @@ class PETBlock(nn.Module):
         self.blend = cfg.blend_species and not first
 
 
-class PET(nn.Module):
+class PET(SpeciesBaseline, nn.Module):
     """Point Edge Transformer: ``model(graph) -> {"energy": (S,), "atom_energy": (N,)}`` in eV.
 
     Shapes:
@@ -194,9 +194,7 @@ class PET(nn.Module):
         d = config.d_model
         self.species_embed = nn.Embedding(len(config.species), d)
         self.blocks = nn.ModuleList(PETBlock(config, first=k == 0) for k in range(config.num_blocks))
-        self.register_buffer("species_table", species_index_table(config.species), persistent=False)
-        self.register_buffer("baseline", torch.zeros(len(config.species)))
-        self.register_buffer("energy_scale", torch.ones(()))
+        self._register_species(config.species)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -213,21 +211,6 @@ class PET(nn.Module):
     @property
     def cutoff(self) -> float:
         return self.config.cutoff
-
-    def set_baseline(self, baseline, energy_scale: float | None = None) -> None:
-        """Set the per-species baseline energies (eV, order of ``config.species``) and scale."""
-        self.baseline.copy_(torch.as_tensor(baseline, dtype=self.baseline.dtype))
-        if energy_scale is not None:
-            self.energy_scale.fill_(float(energy_scale))
-
-    def species_index(self, species: torch.Tensor) -> torch.Tensor:
-        """Map atomic numbers to 0..n_species−1; raise :class:`EquisymError` for unknown ones."""
-        table = self.species_table
-        if species.numel() and (species.min() < 0 or species.max() >= len(table) or (table[species.clamp(0, len(table) - 1)] < 0).any()):
-            known = set(self.config.species)
-            unknown = sorted({int(z) for z in species.tolist()} - known)
-            raise EquisymError(f"unknown species {unknown}: this model knows only atomic numbers {self.config.species}")
-        return table[species]
 
     # ------------------------------------------------------------------ forward
     def forward(self, graph: AtomicGraph) -> dict:

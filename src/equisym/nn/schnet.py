@@ -18,7 +18,7 @@ from torch import nn
 from equisym.config import from_dict
 from equisym.errors import EquisymError
 from equisym.geometry.graph import AtomicGraph
-from equisym.nn.atomistic import check_graph, species_index_table
+from equisym.nn.atomistic import SpeciesBaseline, check_graph
 
 __all__ = ["SchNetPotentialConfig", "SchNetPotential", "SCHNET_PRESETS"]
 
@@ -48,7 +48,7 @@ SCHNET_PRESETS: dict[str, dict] = {
 }
 
 
-class SchNetPotential(nn.Module):
+class SchNetPotential(SpeciesBaseline, nn.Module):
     """``model(graph) -> {"energy": (S,) eV}`` with torch-geometric's SchNet inside.
 
     Energies include a per-species baseline and a scale set by :meth:`set_baseline` (the
@@ -73,29 +73,19 @@ class SchNetPotential(nn.Module):
             interaction_graph=self._interaction_graph,
             readout="add",
         )
-        self.register_buffer("species_table", species_index_table(c.species), persistent=False)
-        self.register_buffer("baseline", torch.zeros(len(c.species)))
-        self.register_buffer("energy_scale", torch.ones(()))
+        self._register_species(c.species)
 
     @property
     def cutoff(self) -> float:
         return self.config.cutoff
-
-    def set_baseline(self, baseline, energy_scale: float | None = None) -> None:
-        self.baseline.copy_(torch.as_tensor(baseline, dtype=self.baseline.dtype))
-        if energy_scale is not None:
-            self.energy_scale.fill_(float(energy_scale))
 
     def _interaction_graph(self, pos: torch.Tensor, batch: torch.Tensor):
         return self._edges
 
     def forward(self, graph: AtomicGraph) -> dict:
         check_graph(graph)
-        table = self.species_table
         z = graph.species
-        if z.max() >= len(table) or (table[z.clamp(max=len(table) - 1)] < 0).any():
-            unknown = sorted({int(v) for v in z.tolist()} - set(self.config.species))
-            raise EquisymError(f"unknown species {unknown}: this model knows only atomic numbers {self.config.species}")
+        index = self.species_index(z)
         vec = graph.edge_vectors()
         dist = vec.norm(dim=1)
         keep = dist < self.config.cutoff
@@ -107,5 +97,5 @@ class SchNetPotential(nn.Module):
         n = graph.n_structures
         if raw.shape[0] < n:  # trailing structures without atoms cannot happen; keep shapes safe
             raw = torch.cat([raw, raw.new_zeros(n - raw.shape[0])])
-        base = torch.zeros(n, dtype=raw.dtype, device=raw.device).index_add(0, graph.structure, self.baseline.to(raw.dtype)[table[z]])
+        base = torch.zeros(n, dtype=raw.dtype, device=raw.device).index_add(0, graph.structure, self.baseline.to(raw.dtype)[index])
         return {"energy": raw * self.energy_scale.to(raw.dtype) + base}
