@@ -174,17 +174,61 @@ def _grid_size(lattice: np.ndarray, max_n: int) -> int:
     return int(min(max_n, max(24, 2 * int(np.ceil(side * 0.5)))))  # ≥ 1 grid point per pixel
 
 
+def _ops_key(ops) -> tuple:
+    """A hashable description of operations ``(R, t)`` (keys the per-group caches below)."""
+    return tuple((tuple(op.R.ravel().tolist()), tuple(np.round(op.t, 12).tolist())) for op in ops)
+
+
+@lru_cache(maxsize=64)
+def _op_arrays(key: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The linear parts ``(|G|, 2, 2)`` int64 and translations ``(|G|, 2)`` of ``_ops_key(ops)``."""
+    Rs = np.array([R for R, _ in key], dtype=np.int64).reshape(-1, 2, 2)
+    ts = np.array([t for _, t in key], dtype=float).reshape(-1, 2)
+    return Rs, ts
+
+
+_NEIGHBOUR_SHIFTS = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=float)
+
+
 def _orbit(ops, u: np.ndarray) -> np.ndarray:
-    return np.stack([op(u) for op in ops])
+    """Images ``(|G|, 2)`` of the fractional point ``u`` ``(2,)`` under ``ops``."""
+    Rs, ts = _op_arrays(_ops_key(ops))
+    return Rs @ np.asarray(u, dtype=float) + ts
+
+
+def _orbit_min_distances(ops, B: np.ndarray, us: np.ndarray) -> np.ndarray:
+    """Smallest pixel distance between each point ``us[n]`` ``(n, 2)`` and its other images
+    under the group and the lattice, ``(n,)``."""
+    Rs, ts = _op_arrays(_ops_key(ops))
+    d = np.mod(np.einsum("gij,nj->ngi", Rs, us) + ts - us[:, None, :] + 0.5, 1.0) - 0.5  # (n, |G|, 2)
+    diff = (d[:, :, None, :] + _NEIGHBOUR_SHIFTS).reshape(len(us), -1, 2) @ B.T  # (n, 9|G|, 2) pixels
+    dist2 = np.einsum("nki,nki->nk", diff, diff)
+    dist2[dist2 <= 1e-18] = np.inf  # u itself (the identity, no shift)
+    return np.sqrt(dist2.min(1))
 
 
 def _orbit_min_distance(ops, B: np.ndarray, u: np.ndarray) -> float:
-    """Smallest pixel distance between ``u`` and its other images under the group and lattice."""
-    d = np.mod(_orbit(ops, u) - u + 0.5, 1.0) - 0.5  # (|G|, 2), the identity gives 0
-    shifts = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=float)
-    dist = np.linalg.norm(((d[:, None, :] + shifts[None]).reshape(-1, 2)) @ B.T, axis=-1)
-    dist = dist[dist > 1e-9]
-    return float(dist.min())
+    """Smallest pixel distance between ``u`` ``(2,)`` and its other images under the group and lattice."""
+    return float(_orbit_min_distances(ops, B, np.asarray(u, dtype=float)[None])[0])
+
+
+@lru_cache(maxsize=256)
+def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orbits of the ``N × N`` fractional grid under the operations ``key`` (``_ops_key``).
+
+    Returns ``(moved, reps, inverse)``: ``moved[g, p]`` the flat grid index of ``g·u_p``
+    ``(|G|, N²)``; ``reps`` one grid point per orbit (its smallest flat index) ``(M,)``;
+    ``inverse`` ``(N²,)`` the position in ``reps`` of each point's orbit, so that values
+    ``v`` ``(M,)`` computed once per orbit fill the grid as ``v[inverse]``.
+    """
+    Rs, ts = _op_arrays(key)
+    ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    idx = np.stack([ii.ravel(), jj.ravel()])  # (2, N²)
+    shift = np.rint(ts * N).astype(np.int64)  # exact: translations are multiples of 1/N
+    moved_ij = np.mod(Rs @ idx + shift[:, :, None], N)  # (|G|, 2, N²)
+    moved = moved_ij[:, 0] * N + moved_ij[:, 1]
+    reps, inverse = np.unique(moved.min(0), return_inverse=True)
+    return moved, reps, inverse.ravel()
 
 
 def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float | None = None, tries: int = 48) -> tuple[np.ndarray, float]:
@@ -194,11 +238,16 @@ def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float
     that far apart (a uniform draw, not a maximum: maximising the separation drives points
     onto the special positions of supergroups). Without: the best of ``tries`` draws.
     """
+    if min_dist is None:  # all draws at once (the same numbers as one draw after another)
+        us = rng.random((tries, 2))
+        d = _orbit_min_distances(ops, B, us)
+        k = int(np.argmax(d))  # the first of equal maxima
+        return us[k], float(d[k])
     best, best_d = None, -1.0
     for _ in range(tries):
         u = rng.random(2)
         d = _orbit_min_distance(ops, B, u)
-        if min_dist is not None and d >= min_dist:
+        if d >= min_dist:
             return u, d
         if d > best_d:
             best, best_d = u, d
@@ -255,19 +304,23 @@ def list_photos(folder: str | None) -> list[str]:
 
 
 def _photo_texture(ops, B, N, rng, photo: np.ndarray, centres: np.ndarray, blend_px: float = 2.5) -> np.ndarray:
+    """Photo read through the map to the Dirichlet domain of a general point (see the module
+    docstring). The value of a grid point depends only on its orbit, so it is computed once
+    per orbit (``_grid_orbits``) and copied to the other members: exactly invariant.
+
+    Shapes: B ``(2, 2)`` columns a, b (pixels); photo ``(H, W)``; centres ``(n, 2)`` photo
+    (x, y); returns ``(N, N)`` float64.
+    """
     from scipy.ndimage import map_coordinates
 
     c, dmin = _general_point(ops, B, rng, tries=16)
-    ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
-    idx = np.stack([ii.ravel(), jj.ravel()], -1)  # (N², 2)
+    moved, reps, inverse = _grid_orbits(_ops_key(ops), N)
+    orbit = moved[:, reps].T  # (M, |G|) flat grid indices of each orbit's members
+    v = np.stack([orbit // N, orbit % N], -1).astype(np.float32) / N  # (M, |G|, 2) exact orbit points
+    f = np.mod(v - c.astype(np.float32), 1.0)  # offsets from c, reduced to [0, 1)²
+    # in a reduced basis the lattice image nearest to c is at a corner of that cell
     corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32)
-    cands = []
-    for op in ops:
-        v = np.mod(idx @ op.R.T + np.rint(op.t * N).astype(np.int64), N).astype(np.float32) / N  # exact orbit point
-        f = np.mod(v - c.astype(np.float32), 1.0)  # offset from c, reduced to [0, 1)²
-        # in a reduced basis the lattice image nearest to c is at a corner of that cell
-        cands.append(f[:, None, :] - corners[None])
-    cand = np.concatenate(cands, 1)  # (N², 4|G|, 2) offsets from c (fractional)
+    cand = (f[:, :, None, :] - corners).reshape(len(reps), -1, 2)  # (M, 4|G|, 2) offsets from c (fractional)
     d2 = np.sum((cand @ B.T.astype(np.float32)) ** 2, -1)  # squared pixel distances to c
     # keep the 3 nearest orbit points; softmax over (distance² differences) gives a smooth
     # blend ~blend_px wide across the Dirichlet-domain boundaries
@@ -276,14 +329,14 @@ def _photo_texture(ops, B, N, rng, photo: np.ndarray, centres: np.ndarray, blend
     dn = np.take_along_axis(d2, near, 1)
     w = np.exp(-(dn - dn.min(1, keepdims=True)) / (2 * blend_px * max(dmin, 1.0)))
     w /= w.sum(1, keepdims=True)
-    pts = np.take_along_axis(cand, near[..., None], 1)  # (N², k, 2)
+    pts = np.take_along_axis(cand, near[..., None], 1)  # (M, k, 2)
     # fractional -> photo pixels: random scale and rotation about a textured photo point
     scale = rng.uniform(0.7, 1.6)
     Q = scale * _rot(rng.uniform(0, 2 * np.pi)) @ B
     centre = centres[rng.integers(len(centres))]
-    xy = pts @ Q.T.astype(np.float32) + centre.astype(np.float32)  # (N², k, 2) photo (x, y)
+    xy = pts @ Q.T.astype(np.float32) + centre.astype(np.float32)  # (M, k, 2) photo (x, y)
     vals = map_coordinates(photo, [xy[..., 1].ravel(), xy[..., 0].ravel()], order=1, mode="mirror").reshape(w.shape)
-    return np.sum(w * vals, 1).reshape(N, N).astype(np.float64)
+    return np.sum(w * vals, 1)[inverse].reshape(N, N).astype(np.float64)
 
 
 @lru_cache(maxsize=64)
@@ -388,24 +441,64 @@ def _atoms_texture(ops, B, N, rng) -> np.ndarray:
 def symmetry_excess(T: np.ndarray, ops, B: np.ndarray) -> float:
     """Largest normalised correlation ``Σ_u x(R u + t) x(u) / Σ_u x(u)²`` (x = T − mean) over
     every lattice isometry R and every grid translation t such that (R, t) is *not* one of
-    ``ops``, taken at local maxima in t. Near 1 means accidental extra symmetry.
+    ``ops`` (nor within one grid step of one), taken at local maxima in t (periodic 3 × 3
+    neighbourhood). Near 1 means accidental extra symmetry.
+
+    All isometries are done at once: with ``y(w) = x(R⁻¹ w)`` the spectrum of y is X(Rᵀk), a
+    permutation of the spectrum X of x, so one forward FFT and one batched inverse real FFT
+    give every correlation.
 
     Shapes:
         - T: ``(N, N)`` texture on the fractional grid of the basis ``B`` (columns, pixels);
           ``ops``: the group's operations in that basis.
     """
     N = T.shape[0]
-    best = -1.0
-    for R, corr in _correlations(T, _lattice_isometries(B)):
-        allowed = [np.rint(op.t * N).astype(int) for op in ops if np.array_equal(op.R, R)]
-        peaks = _local_maxima(corr)
-        for s in allowed:
-            di = np.abs(np.mod(np.arange(N) - s[0] + N // 2, N) - N // 2)
-            dj = np.abs(np.mod(np.arange(N) - s[1] + N // 2, N) - N // 2)
-            peaks &= ~((di[:, None] <= 1) & (dj[None, :] <= 1))
-        if peaks.any():
-            best = max(best, float(corr[peaks].max()))
-    return best
+    rotations = tuple(tuple(R.ravel().tolist()) for R in _lattice_isometries(B))
+    x = T - T.mean()
+    norm = float(np.sum(x * x)) + 1e-12
+    X = np.fft.fft2(x)
+    # C_R[t] = Σ_w y(w) x(w + t): spectrum conj(Y) X, kept on the half plane k2 ≤ N/2 (C is real)
+    P = np.conj(X.ravel()[_rotated_frequencies(rotations, N)]) * X[:, : N // 2 + 1]
+    C = np.fft.irfft2(P, s=(N, N)) / norm  # (#R, N, N)
+    peaks = (C >= _periodic_max3x3(C)) & ~_allowed_translations(_ops_key(ops), rotations, N)
+    return float(C[peaks].max()) if peaks.any() else -1.0
+
+
+@lru_cache(maxsize=128)
+def _rotated_frequencies(rotations: tuple, N: int) -> np.ndarray:
+    """Flat indices into an ``(N, N)`` spectrum of ``Rᵀk`` (mod N) for every frequency k of the
+    half plane ``k2 ≤ N/2``, one row per R (``R.ravel()`` tuples), ``(#R, N, N//2 + 1)``."""
+    k1, k2 = np.meshgrid(np.arange(N), np.arange(N // 2 + 1), indexing="ij")
+    out = []
+    for r in rotations:
+        R = np.array(r).reshape(2, 2)
+        m1 = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N)
+        m2 = np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)
+        out.append(m1 * N + m2)
+    return np.stack(out)
+
+
+@lru_cache(maxsize=256)
+def _allowed_translations(key: tuple, rotations: tuple, N: int) -> np.ndarray:
+    """Mask ``(#R, N, N)`` of the grid translations within one step (periodic, per axis) of
+    an operation ``(R, t)`` of ``key`` (``_ops_key``), one row per R (``R.ravel()`` tuples)."""
+    out = np.zeros((len(rotations), N, N), dtype=bool)
+    steps = np.arange(N)
+    for i, rot in enumerate(rotations):
+        for R, t in key:
+            if R != rot:
+                continue
+            s = np.rint(np.array(t) * N).astype(int)
+            di = np.abs(np.mod(steps - s[0] + N // 2, N) - N // 2)
+            dj = np.abs(np.mod(steps - s[1] + N // 2, N) - N // 2)
+            out[i] |= (di[:, None] <= 1) & (dj[None, :] <= 1)
+    return out
+
+
+def _periodic_max3x3(C: np.ndarray) -> np.ndarray:
+    """Maximum over the periodic 3 × 3 neighbourhood in the last two axes of ``C``."""
+    m = np.maximum(np.maximum(C, np.roll(C, 1, -1)), np.roll(C, -1, -1))
+    return np.maximum(np.maximum(m, np.roll(m, 1, -2)), np.roll(m, -1, -2))
 
 
 def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1):
