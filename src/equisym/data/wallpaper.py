@@ -175,15 +175,16 @@ def _grid_size(lattice: np.ndarray, max_n: int) -> int:
 
 
 def _ops_key(ops) -> tuple:
-    """A hashable description of operations ``(R, t)`` (keys the per-group caches below)."""
-    return tuple((tuple(op.R.ravel().tolist()), tuple(np.round(op.t, 12).tolist())) for op in ops)
+    """A hashable description of operations ``(R, t)`` (keys the per-group caches below):
+    one ``bytes`` per operation, R as 4 int64 then t as 2 float64."""
+    return tuple(np.asarray(op.R, np.int64).tobytes() + np.asarray(op.t, np.float64).tobytes() for op in ops)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)
 def _op_arrays(key: tuple) -> tuple[np.ndarray, np.ndarray]:
     """The linear parts ``(|G|, 2, 2)`` int64 and translations ``(|G|, 2)`` of ``_ops_key(ops)``."""
-    Rs = np.array([R for R, _ in key], dtype=np.int64).reshape(-1, 2, 2)
-    ts = np.array([t for _, t in key], dtype=float).reshape(-1, 2)
+    Rs = np.stack([np.frombuffer(k[:32], np.int64).reshape(2, 2) for k in key])
+    ts = np.stack([np.frombuffer(k[32:], np.float64) for k in key])
     return Rs, ts
 
 
@@ -212,23 +213,24 @@ def _orbit_min_distance(ops, B: np.ndarray, u: np.ndarray) -> float:
     return float(_orbit_min_distances(ops, B, np.asarray(u, dtype=float)[None])[0])
 
 
-@lru_cache(maxsize=256)
-def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Orbits of the ``N × N`` fractional grid under the operations ``key`` (``_ops_key``).
+@lru_cache(maxsize=1024)
+def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Orbits of the ``N × N`` fractional grid ``(i/N, j/N)`` under the operations ``key``
+    (``_ops_key``; translations multiples of 1/N).
 
-    Returns ``(moved, reps, inverse)``: ``moved[g, p]`` the flat grid index of ``g·u_p``
-    ``(|G|, N²)``; ``reps`` one grid point per orbit (its smallest flat index) ``(M,)``;
-    ``inverse`` ``(N²,)`` the position in ``reps`` of each point's orbit, so that values
-    ``v`` ``(M,)`` computed once per orbit fill the grid as ``v[inverse]``.
+    Returns ``(orbits, inverse)``: ``orbits[m, g]`` the flat grid index ``i N + j`` of ``g·u``
+    for one point u per orbit ``(M, |G|)`` int32; ``inverse`` ``(N²,)`` int32 the orbit of each
+    grid point, so that values ``v`` ``(M,)`` computed once per orbit fill the grid as
+    ``v[inverse]``. (At most ~75 kB for N = 96.)
     """
     Rs, ts = _op_arrays(key)
     ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
     idx = np.stack([ii.ravel(), jj.ravel()])  # (2, N²)
-    shift = np.rint(ts * N).astype(np.int64)  # exact: translations are multiples of 1/N
+    shift = np.rint(ts * N).astype(np.int64)
     moved_ij = np.mod(Rs @ idx + shift[:, :, None], N)  # (|G|, 2, N²)
-    moved = moved_ij[:, 0] * N + moved_ij[:, 1]
-    reps, inverse = np.unique(moved.min(0), return_inverse=True)
-    return moved, reps, inverse.ravel()
+    moved = moved_ij[:, 0] * N + moved_ij[:, 1]  # (|G|, N²)
+    reps, inverse = np.unique(moved.min(0), return_inverse=True)  # orbit label: its smallest index
+    return moved[:, reps].T.astype(np.int32), inverse.ravel().astype(np.int32)
 
 
 def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float | None = None, tries: int = 48) -> tuple[np.ndarray, float]:
@@ -246,7 +248,7 @@ def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float
     best, best_d = None, -1.0
     for _ in range(tries):
         u = rng.random(2)
-        d = _orbit_min_distance(ops, B, u)
+        d = float(_orbit_min_distances(ops, B, u[None])[0])
         if d >= min_dist:
             return u, d
         if d > best_d:
@@ -314,13 +316,12 @@ def _photo_texture(ops, B, N, rng, photo: np.ndarray, centres: np.ndarray, blend
     from scipy.ndimage import map_coordinates
 
     c, dmin = _general_point(ops, B, rng, tries=16)
-    moved, reps, inverse = _grid_orbits(_ops_key(ops), N)
-    orbit = moved[:, reps].T  # (M, |G|) flat grid indices of each orbit's members
+    orbit, inverse = _grid_orbits(_ops_key(ops), N)  # (M, |G|) flat grid indices of each orbit's members
     v = np.stack([orbit // N, orbit % N], -1).astype(np.float32) / N  # (M, |G|, 2) exact orbit points
     f = np.mod(v - c.astype(np.float32), 1.0)  # offsets from c, reduced to [0, 1)²
     # in a reduced basis the lattice image nearest to c is at a corner of that cell
     corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32)
-    cand = (f[:, :, None, :] - corners).reshape(len(reps), -1, 2)  # (M, 4|G|, 2) offsets from c (fractional)
+    cand = (f[:, :, None, :] - corners).reshape(len(orbit), -1, 2)  # (M, 4|G|, 2) offsets from c (fractional)
     d2 = np.sum((cand @ B.T.astype(np.float32)) ** 2, -1)  # squared pixel distances to c
     # keep the 3 nearest orbit points; softmax over (distance² differences) gives a smooth
     # blend ~blend_px wide across the Dirichlet-domain boundaries
@@ -354,9 +355,13 @@ def _photo_centres(name: str) -> np.ndarray:
     return np.stack([xs[keep], ys[keep]], -1).astype(np.float64)
 
 
+@lru_cache(maxsize=64)
 def _freq_grid(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer frequencies ``(k1, k2)``, each ``(N, N)`` in FFT order (read-only, shared)."""
     k = np.fft.fftfreq(N, 1.0 / N).astype(np.int64)
-    return np.meshgrid(k, k, indexing="ij")
+    k1, k2 = np.meshgrid(k, k, indexing="ij")
+    k1.flags.writeable = k2.flags.writeable = False
+    return k1, k2
 
 
 def _symmetrise_spectrum(ops, F: np.ndarray) -> np.ndarray:
@@ -365,23 +370,34 @@ def _symmetrise_spectrum(ops, F: np.ndarray) -> np.ndarray:
     With ``f(u) = Σ_k F_k e^{2πi k·u}``: ``f(Ru + t) = Σ_k F_k e^{2πi k·t} e^{2πi (Rᵀk)·u}``.
     """
     N = F.shape[0]
-    k1, k2 = _freq_grid(N)
-    out = np.zeros_like(F)
-    for op in ops:
-        R, t = op.R, op.t
-        m1 = R[0, 0] * k1 + R[1, 0] * k2  # (Rᵀ k)
-        m2 = R[0, 1] * k1 + R[1, 1] * k2
-        phase = np.exp(2j * np.pi * (k1 * t[0] + k2 * t[1]))
-        np.add.at(out, (np.mod(m1, N), np.mod(m2, N)), F * phase)
-    return out / len(ops)
+    source, phase = _spectrum_tables(_ops_key(ops), N)
+    return (F.ravel()[source] * phase).sum(0).reshape(N, N) / len(ops)
+
+
+@lru_cache(maxsize=256)
+def _spectrum_tables(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each operation ``(R, t)`` of ``key`` (``_ops_key``): the frequency k with
+    ``Rᵀk = m`` for every m (k → Rᵀk permutes the grid mod N, R being unimodular), as flat
+    indices ``(|G|, N²)``, and the phase ``e^{2πi k·t}`` at that k ``(|G|, N²)`` complex,
+    so that the term of the operation at m is ``F[source[g, m]] · phase[g, m]``."""
+    Rs, ts = _op_arrays(key)
+    k1, k2 = (k.ravel() for k in _freq_grid(N))
+    source, phase = [], []
+    for R, t in zip(Rs, ts):
+        m = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N) * N + np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)  # Rᵀk
+        src = np.empty(N * N, dtype=np.int64)
+        src[m] = np.arange(N * N)  # invert the permutation
+        source.append(src)
+        phase.append(np.exp(2j * np.pi * (k1[src] * t[0] + k2[src] * t[1])))
+    return np.stack(source), np.stack(phase)
 
 
 def _band_mask(N: int, B: np.ndarray, kmax: float) -> tuple[np.ndarray, np.ndarray]:
     """Physical wavenumber |B⁻ᵀ k| (cycles/pixel) of each grid frequency, and the mask of a
     disk |k| ≤ kmax inside the grid (a set mapped onto itself by every lattice isometry)."""
     k1, k2 = _freq_grid(N)
-    Binv_T = np.linalg.inv(B).T
-    kphys = np.linalg.norm(np.stack([k1, k2], -1) @ Binv_T.T, axis=-1)
+    M = np.linalg.inv(B.T @ B)  # |B⁻ᵀk|² = kᵀ (BᵀB)⁻¹ k
+    kphys = np.sqrt(M[0, 0] * k1 * k1 + 2 * M[0, 1] * k1 * k2 + M[1, 1] * k2 * k2)
     edge = (np.abs(k1) >= N // 2 - 1) | (np.abs(k2) >= N // 2 - 1)
     disk = kphys < 0.999 * kphys[edge].min()  # a disk: invariant under every lattice isometry
     safe = disk & (kphys <= kmax)
@@ -415,7 +431,7 @@ def _special_point(ops, rng) -> np.ndarray | None:
 
 
 def _atoms_texture(ops, B, N, rng) -> np.ndarray:
-    k1, k2 = _freq_grid(N)
+    k1d = np.fft.fftfreq(N, 1.0 / N)  # (N,) integer frequencies of either axis
     kphys, safe = _band_mask(N, B, kmax=0.5)
     L = np.sqrt(abs(np.linalg.det(B)))
     F = np.zeros((N, N), dtype=complex)
@@ -433,7 +449,9 @@ def _atoms_texture(ops, B, N, rng) -> np.ndarray:
             u = _general_point(ops, B, rng, min_dist=4.0 * sigma)[0]
         positions.append(u)
         orbit = _orbit(ops, u)  # (|G|, 2); multiplicities scale the blob uniformly
-        phase = np.exp(-2j * np.pi * (k1[None] * orbit[:, 0, None, None] + k2[None] * orbit[:, 1, None, None])).sum(0)
+        # Σ_g e^{-2πi (k1 x_g + k2 y_g)} = Σ_g e^{-2πi k1 x_g} e^{-2πi k2 y_g}: a (N, |G|) @ (|G|, N) product
+        e = np.exp(-2j * np.pi * orbit[:, :, None] * k1d)  # (|G|, 2, N)
+        phase = e[:, 0].T @ e[:, 1]
         F += amp * np.exp(-2 * np.pi**2 * sigma**2 * kphys**2) * phase * safe / len(ops)
     return np.fft.ifft2(F).real * N * N
 
@@ -484,11 +502,12 @@ def _allowed_translations(key: tuple, rotations: tuple, N: int) -> np.ndarray:
     an operation ``(R, t)`` of ``key`` (``_ops_key``), one row per R (``R.ravel()`` tuples)."""
     out = np.zeros((len(rotations), N, N), dtype=bool)
     steps = np.arange(N)
+    Rs, ts = _op_arrays(key)
     for i, rot in enumerate(rotations):
-        for R, t in key:
-            if R != rot:
+        for R, t in zip(Rs, ts):
+            if tuple(R.ravel().tolist()) != rot:
                 continue
-            s = np.rint(np.array(t) * N).astype(int)
+            s = np.rint(t * N).astype(int)
             di = np.abs(np.mod(steps - s[0] + N // 2, N) - N // 2)
             dj = np.abs(np.mod(steps - s[1] + N // 2, N) - N // 2)
             out[i] |= (di[:, None] <= 1) & (dj[None, :] <= 1)
@@ -547,28 +566,21 @@ def _render(T: np.ndarray, B: np.ndarray, origin: np.ndarray, size: int) -> np.n
 
     Shapes:
         - T: ``(N, N)`` over fractional coordinates ``(i/N, j/N)``; B: ``(2, 2)`` columns a, b
-          (pixels); origin: ``(2,)``; returns ``(size, size)`` float64 (rows y, columns x).
+          (pixels); origin: ``(2,)``; returns ``(size, size)`` float32 (rows y, columns x).
     """
     import torch
 
     N = T.shape[0]
-    xs, ys = _pixel_grid(size)
-    Binv = (np.linalg.inv(B) * N).tolist()
-    origin = [float(origin[0]), float(origin[1])]
-    u1 = torch.remainder(Binv[0][0] * (xs - origin[0]) + Binv[0][1] * (ys - origin[1]), N)
-    u2 = torch.remainder(Binv[1][0] * (xs - origin[0]) + Binv[1][1] * (ys - origin[1]), N)
+    Binv = np.linalg.inv(B) * N  # grid units per pixel
+    p = torch.arange(size, dtype=torch.float32)
+    # grid coordinates are affine in the pixel: the part from x (columns) plus the part from y
+    # (rows), each (size, 2) in the (u2, u1) order grid_sample reads (x = last texture axis)
+    from_x = torch.stack([float(Binv[1, 0]) * (p - float(origin[0])), float(Binv[0, 0]) * (p - float(origin[0]))], -1)
+    from_y = torch.stack([float(Binv[1, 1]) * (p - float(origin[1])), float(Binv[0, 1]) * (p - float(origin[1]))], -1)
+    grid = torch.remainder(from_y[:, None, :] + from_x[None, :, :], N).mul_(2.0 / N).sub_(1.0)  # (size, size, 2)
     padded = torch.from_numpy(np.pad(T, ((0, 1), (0, 1)), mode="wrap").astype(np.float32))  # index N == 0
-    grid = torch.stack([u2, u1], -1).mul_(2.0 / N).sub_(1.0).view(1, 1, -1, 2)
-    out = torch.nn.functional.grid_sample(padded[None, None], grid, mode="bilinear", align_corners=True)
+    out = torch.nn.functional.grid_sample(padded[None, None], grid[None], mode="bilinear", align_corners=True)
     return out.view(size, size).numpy()
-
-
-@lru_cache(maxsize=8)
-def _pixel_grid(size: int):
-    import torch
-
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
-    return xs.reshape(-1), ys.reshape(-1)
 
 
 # ----------------------------------------------------------------------------- generator
