@@ -214,14 +214,14 @@ def _orbit_min_distance(ops, B: np.ndarray, u: np.ndarray) -> float:
 
 
 @lru_cache(maxsize=1024)
-def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray]:
+def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Orbits of the ``N × N`` fractional grid ``(i/N, j/N)`` under the operations ``key``
     (``_ops_key``; translations multiples of 1/N).
 
-    Returns ``(orbits, inverse)``: ``orbits[m, g]`` the flat grid index ``i N + j`` of ``g·u``
-    for one point u per orbit ``(M, |G|)`` int32; ``inverse`` ``(N²,)`` int32 the orbit of each
-    grid point, so that values ``v`` ``(M,)`` computed once per orbit fill the grid as
-    ``v[inverse]``. (At most ~75 kB for N = 96.)
+    Returns ``(u1, u2, inverse)``: the fractional coordinates of ``g·u`` for one point u per
+    orbit, ``(M, |G|)`` float32 each; ``inverse`` ``(N²,)`` int32 the orbit of each grid point,
+    so that values ``v`` ``(M,)`` computed once per orbit fill the grid as ``v[inverse]``.
+    (About 110 kB for N = 96.)
     """
     Rs, ts = _op_arrays(key)
     ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
@@ -230,7 +230,9 @@ def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray]:
     moved_ij = np.mod(Rs @ idx + shift[:, :, None], N)  # (|G|, 2, N²)
     moved = moved_ij[:, 0] * N + moved_ij[:, 1]  # (|G|, N²)
     reps, inverse = np.unique(moved.min(0), return_inverse=True)  # orbit label: its smallest index
-    return moved[:, reps].T.astype(np.int32), inverse.ravel().astype(np.int32)
+    orbits = moved[:, reps].T  # (M, |G|)
+    u1, u2 = (np.divmod(orbits, N)[a].astype(np.float32) / N for a in (0, 1))
+    return u1, u2, inverse.ravel().astype(np.int32)
 
 
 def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float | None = None, tries: int = 48) -> tuple[np.ndarray, float]:
@@ -316,27 +318,30 @@ def _photo_texture(ops, B, N, rng, photo: np.ndarray, centres: np.ndarray, blend
     from scipy.ndimage import map_coordinates
 
     c, dmin = _general_point(ops, B, rng, tries=16)
-    orbit, inverse = _grid_orbits(_ops_key(ops), N)  # (M, |G|) flat grid indices of each orbit's members
-    v = np.stack([orbit // N, orbit % N], -1).astype(np.float32) / N  # (M, |G|, 2) exact orbit points
-    f = np.mod(v - c.astype(np.float32), 1.0)  # offsets from c, reduced to [0, 1)²
-    # in a reduced basis the lattice image nearest to c is at a corner of that cell
-    corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32)
-    cand = (f[:, :, None, :] - corners).reshape(len(orbit), -1, 2)  # (M, 4|G|, 2) offsets from c (fractional)
-    d2 = np.sum((cand @ B.T.astype(np.float32)) ** 2, -1)  # squared pixel distances to c
+    u1, u2, inverse = _grid_orbits(_ops_key(ops), N)  # (M, |G|) each: the orbit of one point per orbit
+    f1 = np.mod(u1 - np.float32(c[0]), np.float32(1.0))  # offsets from c, reduced to [0, 1)²
+    f2 = np.mod(u2 - np.float32(c[1]), np.float32(1.0))
+    # in a reduced basis the lattice image nearest to c is at a corner (0 or −1 per axis) of
+    # that cell: pixel offsets B (f − corner) from c of the 4 images, (M, 4|G|) per axis
+    Bf = B.astype(np.float32)
+    corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32) @ Bf.T  # (4, 2) pixels
+    px = ((Bf[0, 0] * f1 + Bf[0, 1] * f2)[..., None] - corners[:, 0]).reshape(len(u1), -1)
+    py = ((Bf[1, 0] * f1 + Bf[1, 1] * f2)[..., None] - corners[:, 1]).reshape(len(u1), -1)
+    d2 = px * px + py * py  # squared pixel distances to c
     # keep the 3 nearest orbit points; softmax over (distance² differences) gives a smooth
     # blend ~blend_px wide across the Dirichlet-domain boundaries
     k = min(3, d2.shape[1])
     near = np.argpartition(d2, k - 1, axis=1)[:, :k]
     dn = np.take_along_axis(d2, near, 1)
-    w = np.exp(-(dn - dn.min(1, keepdims=True)) / (2 * blend_px * max(dmin, 1.0)))
+    w = np.exp(-(dn - dn.min(1, keepdims=True)) / np.float32(2 * blend_px * max(dmin, 1.0)))
     w /= w.sum(1, keepdims=True)
-    pts = np.take_along_axis(cand, near[..., None], 1)  # (M, k, 2)
-    # fractional -> photo pixels: random scale and rotation about a textured photo point
-    scale = rng.uniform(0.7, 1.6)
-    Q = scale * _rot(rng.uniform(0, 2 * np.pi)) @ B
-    centre = centres[rng.integers(len(centres))]
-    xy = pts @ Q.T.astype(np.float32) + centre.astype(np.float32)  # (M, k, 2) photo (x, y)
-    vals = map_coordinates(photo, [xy[..., 1].ravel(), xy[..., 0].ravel()], order=1, mode="mirror").reshape(w.shape)
+    qx, qy = np.take_along_axis(px, near, 1), np.take_along_axis(py, near, 1)  # (M, k) pixels from c
+    # pixel offsets -> photo (x, y): random scale and rotation about a textured photo point
+    S = (rng.uniform(0.7, 1.6) * _rot(rng.uniform(0, 2 * np.pi))).astype(np.float32)
+    centre = centres[rng.integers(len(centres))].astype(np.float32)
+    x = S[0, 0] * qx + S[0, 1] * qy + centre[0]
+    y = S[1, 0] * qx + S[1, 1] * qy + centre[1]
+    vals = map_coordinates(photo, [y.ravel(), x.ravel()], order=1, mode="mirror").reshape(w.shape)
     return np.sum(w * vals, 1)[inverse].reshape(N, N).astype(np.float64)
 
 
@@ -570,14 +575,15 @@ def _render(T: np.ndarray, B: np.ndarray, origin: np.ndarray, size: int) -> np.n
     """
     import torch
 
-    N = T.shape[0]
-    Binv = np.linalg.inv(B) * N  # grid units per pixel
+    Binv = np.linalg.inv(B)  # cells per pixel
     p = torch.arange(size, dtype=torch.float32)
-    # grid coordinates are affine in the pixel: the part from x (columns) plus the part from y
-    # (rows), each (size, 2) in the (u2, u1) order grid_sample reads (x = last texture axis)
-    from_x = torch.stack([float(Binv[1, 0]) * (p - float(origin[0])), float(Binv[0, 0]) * (p - float(origin[0]))], -1)
-    from_y = torch.stack([float(Binv[1, 1]) * (p - float(origin[1])), float(Binv[0, 1]) * (p - float(origin[1]))], -1)
-    grid = torch.remainder(from_y[:, None, :] + from_x[None, :, :], N).mul_(2.0 / N).sub_(1.0)  # (size, size, 2)
+    dx, dy = p - float(origin[0]), p - float(origin[1])  # (size,) pixel offsets along x, y
+    # u is affine in the pixel: its x part along the columns plus its y part along the rows;
+    # grid_sample reads (u2, u1) (u2 = last texture axis) with −1 … 1 spanning one cell
+    grid = torch.empty(size, size, 2)
+    for axis, row in ((0, 1), (1, 0)):
+        torch.add((float(Binv[row, 1]) * dy)[:, None], (float(Binv[row, 0]) * dx)[None, :], out=grid[..., axis])
+    grid.sub_(torch.floor(grid)).mul_(2.0).sub_(1.0)  # periodic: the fractional part, to −1 … 1
     padded = torch.from_numpy(np.pad(T, ((0, 1), (0, 1)), mode="wrap").astype(np.float32))  # index N == 0
     out = torch.nn.functional.grid_sample(padded[None, None], grid[None], mode="bilinear", align_corners=True)
     return out.view(size, size).numpy()
