@@ -247,15 +247,16 @@ def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float
         d = _orbit_min_distances(ops, B, us)
         k = int(np.argmax(d))  # the first of equal maxima
         return us[k], float(d[k])
-    best, best_d = None, -1.0
-    for _ in range(tries):
-        u = rng.random(2)
-        d = float(_orbit_min_distances(ops, B, u[None])[0])
-        if d >= min_dist:
-            return u, d
-        if d > best_d:
-            best, best_d = u, d
-    return best, best_d
+    # the same draws one after another, evaluated at once: remember the generator's state,
+    # draw all tries, then rewind and consume only the draws up to the first success
+    state = rng.bit_generator.state
+    us = rng.random((tries, 2))
+    d = _orbit_min_distances(ops, B, us)
+    ok = np.nonzero(d >= min_dist)[0]
+    k = int(ok[0]) if len(ok) else int(np.argmax(d))  # the first success, else the first best
+    rng.bit_generator.state = state
+    rng.random((k + 1 if len(ok) else tries, 2))
+    return us[k], float(d[k])
 
 
 @lru_cache(maxsize=64)
@@ -436,10 +437,12 @@ def _special_point(ops, rng) -> np.ndarray | None:
 
 
 def _atoms_texture(ops, B, N, rng) -> np.ndarray:
-    k1d = np.fft.fftfreq(N, 1.0 / N)  # (N,) integer frequencies of either axis
-    kphys, safe = _band_mask(N, B, kmax=0.5)
+    # the spectrum of real blobs is Hermitian: only the half plane k2 ≤ N/2 is computed
+    half = N // 2 + 1
+    k1d = _freq_grid(N)[0][:, 0]  # (N,) integer frequencies of either axis
+    kphys, safe = (a[:, :half] for a in _band_mask(N, B, kmax=0.5))
     L = np.sqrt(abs(np.linalg.det(B)))
-    F = np.zeros((N, N), dtype=complex)
+    F = np.zeros((N, half), dtype=complex)
     species = [(1.0, rng.uniform(0.05, 0.08)), (0.55, rng.uniform(0.035, 0.055)), (0.8, rng.uniform(0.04, 0.065))]
     positions = []
     for s, (amp, rel_sigma) in enumerate(species):
@@ -456,9 +459,9 @@ def _atoms_texture(ops, B, N, rng) -> np.ndarray:
         orbit = _orbit(ops, u)  # (|G|, 2); multiplicities scale the blob uniformly
         # Σ_g e^{-2πi (k1 x_g + k2 y_g)} = Σ_g e^{-2πi k1 x_g} e^{-2πi k2 y_g}: a (N, |G|) @ (|G|, N) product
         e = np.exp(-2j * np.pi * orbit[:, :, None] * k1d)  # (|G|, 2, N)
-        phase = e[:, 0].T @ e[:, 1]
-        F += amp * np.exp(-2 * np.pi**2 * sigma**2 * kphys**2) * phase * safe / len(ops)
-    return np.fft.ifft2(F).real * N * N
+        phase = e[:, 0].T @ e[:, 1, :half]
+        F += amp * np.exp(-2 * np.pi**2 * sigma**2 * kphys**2) * phase
+    return np.fft.irfft2(F * safe, s=(N, N)) * (N * N / len(ops))
 
 
 def symmetry_excess(T: np.ndarray, ops, B: np.ndarray) -> float:
@@ -521,8 +524,10 @@ def _allowed_translations(key: tuple, rotations: tuple, N: int) -> np.ndarray:
 
 def _periodic_max3x3(C: np.ndarray) -> np.ndarray:
     """Maximum over the periodic 3 × 3 neighbourhood in the last two axes of ``C``."""
-    m = np.maximum(np.maximum(C, np.roll(C, 1, -1)), np.roll(C, -1, -1))
-    return np.maximum(np.maximum(m, np.roll(m, 1, -2)), np.roll(m, -1, -2))
+    P = np.concatenate([C[..., -1:, :], C, C[..., :1, :]], -2)  # wrapped by one row each side
+    m = np.maximum(np.maximum(P[..., :-2, :], P[..., 1:-1, :]), P[..., 2:, :])
+    P = np.concatenate([m[..., -1:], m, m[..., :1]], -1)  # and by one column
+    return np.maximum(np.maximum(P[..., :-2], P[..., 1:-1]), P[..., 2:])
 
 
 def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1):
