@@ -376,26 +376,33 @@ def _symmetrise_spectrum(ops, F: np.ndarray) -> np.ndarray:
     With ``f(u) = Σ_k F_k e^{2πi k·u}``: ``f(Ru + t) = Σ_k F_k e^{2πi k·t} e^{2πi (Rᵀk)·u}``.
     """
     N = F.shape[0]
-    source, phase = _spectrum_tables(_ops_key(ops), N)
-    return (F.ravel()[source] * phase).sum(0).reshape(N, N) / len(ops)
+    Rs, ts = _op_arrays(_ops_key(ops))
+    out = np.zeros(N * N, dtype=complex)
+    for R, t in zip(Rs, ts):
+        s1, s2 = (int(v) for v in np.rint(t * N))  # translations are multiples of 1/N
+        term = F if s1 == s2 == 0 else F * _translation_phase(s1, s2, N)
+        out += term.ravel()[_frequency_source(tuple(R.ravel().tolist()), N)]
+    return out.reshape(N, N) / len(ops)
+
+
+@lru_cache(maxsize=1024)
+def _frequency_source(R: tuple, N: int) -> np.ndarray:
+    """For the integer matrix ``R`` (``R.ravel()`` tuple): the flat index of the frequency k
+    with ``Rᵀk = m`` (mod N) for every frequency m of the ``N × N`` grid, ``(N²,)`` int32
+    (k → Rᵀk permutes the grid, R being unimodular)."""
+    R = np.array(R).reshape(2, 2)
+    k1, k2 = (k.ravel() for k in _freq_grid(N))
+    m = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N) * N + np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)  # Rᵀk
+    source = np.empty(N * N, dtype=np.int32)
+    source[m] = np.arange(N * N)  # invert the permutation
+    return source
 
 
 @lru_cache(maxsize=256)
-def _spectrum_tables(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each operation ``(R, t)`` of ``key`` (``_ops_key``): the frequency k with
-    ``Rᵀk = m`` for every m (k → Rᵀk permutes the grid mod N, R being unimodular), as flat
-    indices ``(|G|, N²)``, and the phase ``e^{2πi k·t}`` at that k ``(|G|, N²)`` complex,
-    so that the term of the operation at m is ``F[source[g, m]] · phase[g, m]``."""
-    Rs, ts = _op_arrays(key)
-    k1, k2 = (k.ravel() for k in _freq_grid(N))
-    source, phase = [], []
-    for R, t in zip(Rs, ts):
-        m = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N) * N + np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)  # Rᵀk
-        src = np.empty(N * N, dtype=np.int64)
-        src[m] = np.arange(N * N)  # invert the permutation
-        source.append(src)
-        phase.append(np.exp(2j * np.pi * (k1[src] * t[0] + k2[src] * t[1])))
-    return np.stack(source), np.stack(phase)
+def _translation_phase(s1: int, s2: int, N: int) -> np.ndarray:
+    """``e^{2πi k·t}`` for the translation ``t = (s1, s2) / N`` at every frequency, ``(N, N)`` complex."""
+    k1, k2 = _freq_grid(N)
+    return np.exp(2j * np.pi * (k1 * s1 + k2 * s2) / N)
 
 
 def _band_mask(N: int, B: np.ndarray, kmax: float) -> tuple[np.ndarray, np.ndarray]:
@@ -493,7 +500,7 @@ def symmetry_excess(T: np.ndarray, ops, B: np.ndarray) -> float:
 @lru_cache(maxsize=128)
 def _rotated_frequencies(rotations: tuple, N: int) -> np.ndarray:
     """Flat indices into an ``(N, N)`` spectrum of ``Rᵀk`` (mod N) for every frequency k of the
-    half plane ``k2 ≤ N/2``, one row per R (``R.ravel()`` tuples), ``(#R, N, N//2 + 1)``."""
+    half plane ``k2 ≤ N/2``, one row per R (``R.ravel()`` tuples), ``(#R, N, N//2 + 1)`` int32."""
     k1, k2 = np.meshgrid(np.arange(N), np.arange(N // 2 + 1), indexing="ij")
     out = []
     for r in rotations:
@@ -501,7 +508,7 @@ def _rotated_frequencies(rotations: tuple, N: int) -> np.ndarray:
         m1 = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N)
         m2 = np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)
         out.append(m1 * N + m2)
-    return np.stack(out)
+    return np.stack(out).astype(np.int32)
 
 
 @lru_cache(maxsize=256)
