@@ -65,7 +65,7 @@ __all__ = [
 SOURCES = ("photos", "atoms", "noise")
 
 #: Bumped whenever the images of a given (seed, index) change (keys data caches).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 #: scikit-image sample images that load without network (checked with scikit-image 0.26).
 DEFAULT_PHOTOS = (
@@ -174,6 +174,13 @@ def _grid_size(lattice: np.ndarray, max_n: int) -> int:
     return int(min(max_n, max(24, 2 * int(np.ceil(side * 0.5)))))  # ≥ 1 grid point per pixel
 
 
+def _read_only(*arrays: np.ndarray):
+    """Mark arrays kept in a cache read-only (callers share them); returns them."""
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays if len(arrays) > 1 else arrays[0]
+
+
 def _ops_key(ops) -> tuple:
     """A hashable description of operations ``(R, t)`` (keys the per-group caches below):
     one ``bytes`` per operation, R as 4 int64 then t as 2 float64."""
@@ -185,7 +192,7 @@ def _op_arrays(key: tuple) -> tuple[np.ndarray, np.ndarray]:
     """The linear parts ``(|G|, 2, 2)`` int64 and translations ``(|G|, 2)`` of ``_ops_key(ops)``."""
     Rs = np.stack([np.frombuffer(k[:32], np.int64).reshape(2, 2) for k in key])
     ts = np.stack([np.frombuffer(k[32:], np.float64) for k in key])
-    return Rs, ts
+    return _read_only(Rs, ts)
 
 
 _NEIGHBOUR_SHIFTS = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=float)
@@ -208,11 +215,6 @@ def _orbit_min_distances(ops, B: np.ndarray, us: np.ndarray) -> np.ndarray:
     return np.sqrt(dist2.min(1))
 
 
-def _orbit_min_distance(ops, B: np.ndarray, u: np.ndarray) -> float:
-    """Smallest pixel distance between ``u`` ``(2,)`` and its other images under the group and lattice."""
-    return float(_orbit_min_distances(ops, B, np.asarray(u, dtype=float)[None])[0])
-
-
 @lru_cache(maxsize=1024)
 def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Orbits of the ``N × N`` fractional grid ``(i/N, j/N)`` under the operations ``key``
@@ -232,7 +234,7 @@ def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     reps, inverse = np.unique(moved.min(0), return_inverse=True)  # orbit label: its smallest index
     orbits = moved[:, reps].T  # (M, |G|)
     u1, u2 = (np.divmod(orbits, N)[a].astype(np.float32) / N for a in (0, 1))
-    return u1, u2, inverse.ravel().astype(np.int32)
+    return _read_only(u1, u2, inverse.ravel().astype(np.int32))
 
 
 def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float | None = None, tries: int = 48) -> tuple[np.ndarray, float]:
@@ -365,9 +367,7 @@ def _photo_centres(name: str) -> np.ndarray:
 def _freq_grid(N: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer frequencies ``(k1, k2)``, each ``(N, N)`` in FFT order (read-only, shared)."""
     k = np.fft.fftfreq(N, 1.0 / N).astype(np.int64)
-    k1, k2 = np.meshgrid(k, k, indexing="ij")
-    k1.flags.writeable = k2.flags.writeable = False
-    return k1, k2
+    return _read_only(*np.meshgrid(k, k, indexing="ij"))
 
 
 def _symmetrise_spectrum(ops, F: np.ndarray) -> np.ndarray:
@@ -395,14 +395,14 @@ def _frequency_source(R: tuple, N: int) -> np.ndarray:
     m = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N) * N + np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)  # Rᵀk
     source = np.empty(N * N, dtype=np.int32)
     source[m] = np.arange(N * N)  # invert the permutation
-    return source
+    return _read_only(source)
 
 
 @lru_cache(maxsize=256)
 def _translation_phase(s1: int, s2: int, N: int) -> np.ndarray:
     """``e^{2πi k·t}`` for the translation ``t = (s1, s2) / N`` at every frequency, ``(N, N)`` complex."""
     k1, k2 = _freq_grid(N)
-    return np.exp(2j * np.pi * (k1 * s1 + k2 * s2) / N)
+    return _read_only(np.exp(2j * np.pi * (k1 * s1 + k2 * s2) / N))
 
 
 def _band_mask(N: int, B: np.ndarray, kmax: float) -> tuple[np.ndarray, np.ndarray]:
@@ -508,7 +508,7 @@ def _rotated_frequencies(rotations: tuple, N: int) -> np.ndarray:
         m1 = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N)
         m2 = np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)
         out.append(m1 * N + m2)
-    return np.stack(out).astype(np.int32)
+    return _read_only(np.stack(out).astype(np.int32))
 
 
 @lru_cache(maxsize=256)
@@ -526,7 +526,7 @@ def _allowed_translations(key: tuple, rotations: tuple, N: int) -> np.ndarray:
             di = np.abs(np.mod(steps - s[0] + N // 2, N) - N // 2)
             dj = np.abs(np.mod(steps - s[1] + N // 2, N) - N // 2)
             out[i] |= (di[:, None] <= 1) & (dj[None, :] <= 1)
-    return out
+    return _read_only(out)
 
 
 def _periodic_max3x3(C: np.ndarray) -> np.ndarray:
