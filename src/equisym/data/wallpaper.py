@@ -65,7 +65,7 @@ __all__ = [
 SOURCES = ("photos", "atoms", "noise")
 
 #: Bumped whenever the images of a given (seed, index) change (keys data caches).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 #: scikit-image sample images that load without network (checked with scikit-image 0.26).
 DEFAULT_PHOTOS = (
@@ -174,17 +174,67 @@ def _grid_size(lattice: np.ndarray, max_n: int) -> int:
     return int(min(max_n, max(24, 2 * int(np.ceil(side * 0.5)))))  # ≥ 1 grid point per pixel
 
 
+def _read_only(*arrays: np.ndarray):
+    """Mark arrays kept in a cache read-only (callers share them); returns them."""
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays if len(arrays) > 1 else arrays[0]
+
+
+def _ops_key(ops) -> tuple:
+    """A hashable description of operations ``(R, t)`` (keys the per-group caches below):
+    one ``bytes`` per operation, R as 4 int64 then t as 2 float64."""
+    return tuple(np.asarray(op.R, np.int64).tobytes() + np.asarray(op.t, np.float64).tobytes() for op in ops)
+
+
+@lru_cache(maxsize=128)
+def _op_arrays(key: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The linear parts ``(|G|, 2, 2)`` int64 and translations ``(|G|, 2)`` of ``_ops_key(ops)``."""
+    Rs = np.stack([np.frombuffer(k[:32], np.int64).reshape(2, 2) for k in key])
+    ts = np.stack([np.frombuffer(k[32:], np.float64) for k in key])
+    return _read_only(Rs, ts)
+
+
+_NEIGHBOUR_SHIFTS = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=float)
+
+
 def _orbit(ops, u: np.ndarray) -> np.ndarray:
-    return np.stack([op(u) for op in ops])
+    """Images ``(|G|, 2)`` of the fractional point ``u`` ``(2,)`` under ``ops``."""
+    Rs, ts = _op_arrays(_ops_key(ops))
+    return Rs @ np.asarray(u, dtype=float) + ts
 
 
-def _orbit_min_distance(ops, B: np.ndarray, u: np.ndarray) -> float:
-    """Smallest pixel distance between ``u`` and its other images under the group and lattice."""
-    d = np.mod(_orbit(ops, u) - u + 0.5, 1.0) - 0.5  # (|G|, 2), the identity gives 0
-    shifts = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=float)
-    dist = np.linalg.norm(((d[:, None, :] + shifts[None]).reshape(-1, 2)) @ B.T, axis=-1)
-    dist = dist[dist > 1e-9]
-    return float(dist.min())
+def _orbit_min_distances(ops, B: np.ndarray, us: np.ndarray) -> np.ndarray:
+    """Smallest pixel distance between each point ``us[n]`` ``(n, 2)`` and its other images
+    under the group and the lattice, ``(n,)``."""
+    Rs, ts = _op_arrays(_ops_key(ops))
+    d = np.mod(np.einsum("gij,nj->ngi", Rs, us) + ts - us[:, None, :] + 0.5, 1.0) - 0.5  # (n, |G|, 2)
+    diff = (d[:, :, None, :] + _NEIGHBOUR_SHIFTS).reshape(len(us), -1, 2) @ B.T  # (n, 9|G|, 2) pixels
+    dist2 = np.einsum("nki,nki->nk", diff, diff)
+    dist2[dist2 <= 1e-18] = np.inf  # u itself (the identity, no shift)
+    return np.sqrt(dist2.min(1))
+
+
+@lru_cache(maxsize=1024)
+def _grid_orbits(key: tuple, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orbits of the ``N × N`` fractional grid ``(i/N, j/N)`` under the operations ``key``
+    (``_ops_key``; translations multiples of 1/N).
+
+    Returns ``(u1, u2, inverse)``: the fractional coordinates of ``g·u`` for one point u per
+    orbit, ``(M, |G|)`` float32 each; ``inverse`` ``(N²,)`` int32 the orbit of each grid point,
+    so that values ``v`` ``(M,)`` computed once per orbit fill the grid as ``v[inverse]``.
+    (About 110 kB for N = 96.)
+    """
+    Rs, ts = _op_arrays(key)
+    ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    idx = np.stack([ii.ravel(), jj.ravel()])  # (2, N²)
+    shift = np.rint(ts * N).astype(np.int64)
+    moved_ij = np.mod(Rs @ idx + shift[:, :, None], N)  # (|G|, 2, N²)
+    moved = moved_ij[:, 0] * N + moved_ij[:, 1]  # (|G|, N²)
+    reps, inverse = np.unique(moved.min(0), return_inverse=True)  # orbit label: its smallest index
+    orbits = moved[:, reps].T  # (M, |G|)
+    u1, u2 = (np.divmod(orbits, N)[a].astype(np.float32) / N for a in (0, 1))
+    return _read_only(u1, u2, inverse.ravel().astype(np.int32))
 
 
 def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float | None = None, tries: int = 48) -> tuple[np.ndarray, float]:
@@ -194,15 +244,21 @@ def _general_point(ops, B: np.ndarray, rng: np.random.Generator, min_dist: float
     that far apart (a uniform draw, not a maximum: maximising the separation drives points
     onto the special positions of supergroups). Without: the best of ``tries`` draws.
     """
-    best, best_d = None, -1.0
-    for _ in range(tries):
-        u = rng.random(2)
-        d = _orbit_min_distance(ops, B, u)
-        if min_dist is not None and d >= min_dist:
-            return u, d
-        if d > best_d:
-            best, best_d = u, d
-    return best, best_d
+    if min_dist is None:  # all draws at once (the same numbers as one draw after another)
+        us = rng.random((tries, 2))
+        d = _orbit_min_distances(ops, B, us)
+        k = int(np.argmax(d))  # the first of equal maxima
+        return us[k], float(d[k])
+    # the same draws one after another, evaluated at once: remember the generator's state,
+    # draw all tries, then rewind and consume only the draws up to the first success
+    state = rng.bit_generator.state
+    us = rng.random((tries, 2))
+    d = _orbit_min_distances(ops, B, us)
+    ok = np.nonzero(d >= min_dist)[0]
+    k = int(ok[0]) if len(ok) else int(np.argmax(d))  # the first success, else the first best
+    rng.bit_generator.state = state
+    rng.random((k + 1 if len(ok) else tries, 2))
+    return us[k], float(d[k])
 
 
 @lru_cache(maxsize=64)
@@ -255,35 +311,41 @@ def list_photos(folder: str | None) -> list[str]:
 
 
 def _photo_texture(ops, B, N, rng, photo: np.ndarray, centres: np.ndarray, blend_px: float = 2.5) -> np.ndarray:
+    """Photo read through the map to the Dirichlet domain of a general point (see the module
+    docstring). The value of a grid point depends only on its orbit, so it is computed once
+    per orbit (``_grid_orbits``) and copied to the other members: exactly invariant.
+
+    Shapes: B ``(2, 2)`` columns a, b (pixels); photo ``(H, W)``; centres ``(n, 2)`` photo
+    (x, y); returns ``(N, N)`` float64.
+    """
     from scipy.ndimage import map_coordinates
 
     c, dmin = _general_point(ops, B, rng, tries=16)
-    ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
-    idx = np.stack([ii.ravel(), jj.ravel()], -1)  # (N², 2)
-    corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32)
-    cands = []
-    for op in ops:
-        v = np.mod(idx @ op.R.T + np.rint(op.t * N).astype(np.int64), N).astype(np.float32) / N  # exact orbit point
-        f = np.mod(v - c.astype(np.float32), 1.0)  # offset from c, reduced to [0, 1)²
-        # in a reduced basis the lattice image nearest to c is at a corner of that cell
-        cands.append(f[:, None, :] - corners[None])
-    cand = np.concatenate(cands, 1)  # (N², 4|G|, 2) offsets from c (fractional)
-    d2 = np.sum((cand @ B.T.astype(np.float32)) ** 2, -1)  # squared pixel distances to c
+    u1, u2, inverse = _grid_orbits(_ops_key(ops), N)  # (M, |G|) each: the orbit of one point per orbit
+    f1 = np.mod(u1 - np.float32(c[0]), np.float32(1.0))  # offsets from c, reduced to [0, 1)²
+    f2 = np.mod(u2 - np.float32(c[1]), np.float32(1.0))
+    # in a reduced basis the lattice image nearest to c is at a corner (0 or −1 per axis) of
+    # that cell: pixel offsets B (f − corner) from c of the 4 images, (M, 4|G|) per axis
+    Bf = B.astype(np.float32)
+    corners = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32) @ Bf.T  # (4, 2) pixels
+    px = ((Bf[0, 0] * f1 + Bf[0, 1] * f2)[..., None] - corners[:, 0]).reshape(len(u1), -1)
+    py = ((Bf[1, 0] * f1 + Bf[1, 1] * f2)[..., None] - corners[:, 1]).reshape(len(u1), -1)
+    d2 = px * px + py * py  # squared pixel distances to c
     # keep the 3 nearest orbit points; softmax over (distance² differences) gives a smooth
     # blend ~blend_px wide across the Dirichlet-domain boundaries
     k = min(3, d2.shape[1])
     near = np.argpartition(d2, k - 1, axis=1)[:, :k]
     dn = np.take_along_axis(d2, near, 1)
-    w = np.exp(-(dn - dn.min(1, keepdims=True)) / (2 * blend_px * max(dmin, 1.0)))
+    w = np.exp(-(dn - dn.min(1, keepdims=True)) / np.float32(2 * blend_px * max(dmin, 1.0)))
     w /= w.sum(1, keepdims=True)
-    pts = np.take_along_axis(cand, near[..., None], 1)  # (N², k, 2)
-    # fractional -> photo pixels: random scale and rotation about a textured photo point
-    scale = rng.uniform(0.7, 1.6)
-    Q = scale * _rot(rng.uniform(0, 2 * np.pi)) @ B
-    centre = centres[rng.integers(len(centres))]
-    xy = pts @ Q.T.astype(np.float32) + centre.astype(np.float32)  # (N², k, 2) photo (x, y)
-    vals = map_coordinates(photo, [xy[..., 1].ravel(), xy[..., 0].ravel()], order=1, mode="mirror").reshape(w.shape)
-    return np.sum(w * vals, 1).reshape(N, N).astype(np.float64)
+    qx, qy = np.take_along_axis(px, near, 1), np.take_along_axis(py, near, 1)  # (M, k) pixels from c
+    # pixel offsets -> photo (x, y): random scale and rotation about a textured photo point
+    S = (rng.uniform(0.7, 1.6) * _rot(rng.uniform(0, 2 * np.pi))).astype(np.float32)
+    centre = centres[rng.integers(len(centres))].astype(np.float32)
+    x = S[0, 0] * qx + S[0, 1] * qy + centre[0]
+    y = S[1, 0] * qx + S[1, 1] * qy + centre[1]
+    vals = map_coordinates(photo, [y.ravel(), x.ravel()], order=1, mode="mirror").reshape(w.shape)
+    return np.sum(w * vals, 1)[inverse].reshape(N, N).astype(np.float64)
 
 
 @lru_cache(maxsize=64)
@@ -301,9 +363,11 @@ def _photo_centres(name: str) -> np.ndarray:
     return np.stack([xs[keep], ys[keep]], -1).astype(np.float64)
 
 
+@lru_cache(maxsize=64)
 def _freq_grid(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer frequencies ``(k1, k2)``, each ``(N, N)`` in FFT order (read-only, shared)."""
     k = np.fft.fftfreq(N, 1.0 / N).astype(np.int64)
-    return np.meshgrid(k, k, indexing="ij")
+    return _read_only(*np.meshgrid(k, k, indexing="ij"))
 
 
 def _symmetrise_spectrum(ops, F: np.ndarray) -> np.ndarray:
@@ -312,23 +376,41 @@ def _symmetrise_spectrum(ops, F: np.ndarray) -> np.ndarray:
     With ``f(u) = Σ_k F_k e^{2πi k·u}``: ``f(Ru + t) = Σ_k F_k e^{2πi k·t} e^{2πi (Rᵀk)·u}``.
     """
     N = F.shape[0]
+    Rs, ts = _op_arrays(_ops_key(ops))
+    out = np.zeros(N * N, dtype=complex)
+    for R, t in zip(Rs, ts):
+        s1, s2 = (int(v) for v in np.rint(t * N))  # translations are multiples of 1/N
+        term = F if s1 == s2 == 0 else F * _translation_phase(s1, s2, N)
+        out += term.ravel()[_frequency_source(tuple(R.ravel().tolist()), N)]
+    return out.reshape(N, N) / len(ops)
+
+
+@lru_cache(maxsize=1024)
+def _frequency_source(R: tuple, N: int) -> np.ndarray:
+    """For the integer matrix ``R`` (``R.ravel()`` tuple): the flat index of the frequency k
+    with ``Rᵀk = m`` (mod N) for every frequency m of the ``N × N`` grid, ``(N²,)`` int32
+    (k → Rᵀk permutes the grid, R being unimodular)."""
+    R = np.array(R).reshape(2, 2)
+    k1, k2 = (k.ravel() for k in _freq_grid(N))
+    m = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N) * N + np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)  # Rᵀk
+    source = np.empty(N * N, dtype=np.int32)
+    source[m] = np.arange(N * N)  # invert the permutation
+    return _read_only(source)
+
+
+@lru_cache(maxsize=256)
+def _translation_phase(s1: int, s2: int, N: int) -> np.ndarray:
+    """``e^{2πi k·t}`` for the translation ``t = (s1, s2) / N`` at every frequency, ``(N, N)`` complex."""
     k1, k2 = _freq_grid(N)
-    out = np.zeros_like(F)
-    for op in ops:
-        R, t = op.R, op.t
-        m1 = R[0, 0] * k1 + R[1, 0] * k2  # (Rᵀ k)
-        m2 = R[0, 1] * k1 + R[1, 1] * k2
-        phase = np.exp(2j * np.pi * (k1 * t[0] + k2 * t[1]))
-        np.add.at(out, (np.mod(m1, N), np.mod(m2, N)), F * phase)
-    return out / len(ops)
+    return _read_only(np.exp(2j * np.pi * (k1 * s1 + k2 * s2) / N))
 
 
 def _band_mask(N: int, B: np.ndarray, kmax: float) -> tuple[np.ndarray, np.ndarray]:
     """Physical wavenumber |B⁻ᵀ k| (cycles/pixel) of each grid frequency, and the mask of a
     disk |k| ≤ kmax inside the grid (a set mapped onto itself by every lattice isometry)."""
     k1, k2 = _freq_grid(N)
-    Binv_T = np.linalg.inv(B).T
-    kphys = np.linalg.norm(np.stack([k1, k2], -1) @ Binv_T.T, axis=-1)
+    M = np.linalg.inv(B.T @ B)  # |B⁻ᵀk|² = kᵀ (BᵀB)⁻¹ k
+    kphys = np.sqrt(M[0, 0] * k1 * k1 + 2 * M[0, 1] * k1 * k2 + M[1, 1] * k2 * k2)
     edge = (np.abs(k1) >= N // 2 - 1) | (np.abs(k2) >= N // 2 - 1)
     disk = kphys < 0.999 * kphys[edge].min()  # a disk: invariant under every lattice isometry
     safe = disk & (kphys <= kmax)
@@ -362,10 +444,12 @@ def _special_point(ops, rng) -> np.ndarray | None:
 
 
 def _atoms_texture(ops, B, N, rng) -> np.ndarray:
-    k1, k2 = _freq_grid(N)
-    kphys, safe = _band_mask(N, B, kmax=0.5)
+    # the spectrum of real blobs is Hermitian: only the half plane k2 ≤ N/2 is computed
+    half = N // 2 + 1
+    k1d = _freq_grid(N)[0][:, 0]  # (N,) integer frequencies of either axis
+    kphys, safe = (a[:, :half] for a in _band_mask(N, B, kmax=0.5))
     L = np.sqrt(abs(np.linalg.det(B)))
-    F = np.zeros((N, N), dtype=complex)
+    F = np.zeros((N, half), dtype=complex)
     species = [(1.0, rng.uniform(0.05, 0.08)), (0.55, rng.uniform(0.035, 0.055)), (0.8, rng.uniform(0.04, 0.065))]
     positions = []
     for s, (amp, rel_sigma) in enumerate(species):
@@ -380,32 +464,77 @@ def _atoms_texture(ops, B, N, rng) -> np.ndarray:
             u = _general_point(ops, B, rng, min_dist=4.0 * sigma)[0]
         positions.append(u)
         orbit = _orbit(ops, u)  # (|G|, 2); multiplicities scale the blob uniformly
-        phase = np.exp(-2j * np.pi * (k1[None] * orbit[:, 0, None, None] + k2[None] * orbit[:, 1, None, None])).sum(0)
-        F += amp * np.exp(-2 * np.pi**2 * sigma**2 * kphys**2) * phase * safe / len(ops)
-    return np.fft.ifft2(F).real * N * N
+        # Σ_g e^{-2πi (k1 x_g + k2 y_g)} = Σ_g e^{-2πi k1 x_g} e^{-2πi k2 y_g}: a (N, |G|) @ (|G|, N) product
+        e = np.exp(-2j * np.pi * orbit[:, :, None] * k1d)  # (|G|, 2, N)
+        phase = e[:, 0].T @ e[:, 1, :half]
+        F += amp * np.exp(-2 * np.pi**2 * sigma**2 * kphys**2) * phase
+    return np.fft.irfft2(F * safe, s=(N, N)) * (N * N / len(ops))
 
 
 def symmetry_excess(T: np.ndarray, ops, B: np.ndarray) -> float:
     """Largest normalised correlation ``Σ_u x(R u + t) x(u) / Σ_u x(u)²`` (x = T − mean) over
     every lattice isometry R and every grid translation t such that (R, t) is *not* one of
-    ``ops``, taken at local maxima in t. Near 1 means accidental extra symmetry.
+    ``ops`` (nor within one grid step of one), taken at local maxima in t (periodic 3 × 3
+    neighbourhood). Near 1 means accidental extra symmetry.
+
+    All isometries are done at once: with ``y(w) = x(R⁻¹ w)`` the spectrum of y is X(Rᵀk), a
+    permutation of the spectrum X of x, so one forward FFT and one batched inverse real FFT
+    give every correlation.
 
     Shapes:
         - T: ``(N, N)`` texture on the fractional grid of the basis ``B`` (columns, pixels);
           ``ops``: the group's operations in that basis.
     """
     N = T.shape[0]
-    best = -1.0
-    for R, corr in _correlations(T, _lattice_isometries(B)):
-        allowed = [np.rint(op.t * N).astype(int) for op in ops if np.array_equal(op.R, R)]
-        peaks = _local_maxima(corr)
-        for s in allowed:
-            di = np.abs(np.mod(np.arange(N) - s[0] + N // 2, N) - N // 2)
-            dj = np.abs(np.mod(np.arange(N) - s[1] + N // 2, N) - N // 2)
-            peaks &= ~((di[:, None] <= 1) & (dj[None, :] <= 1))
-        if peaks.any():
-            best = max(best, float(corr[peaks].max()))
-    return best
+    rotations = tuple(tuple(R.ravel().tolist()) for R in _lattice_isometries(B))
+    x = T - T.mean()
+    norm = float(np.sum(x * x)) + 1e-12
+    X = np.fft.fft2(x)
+    # C_R[t] = Σ_w y(w) x(w + t): spectrum conj(Y) X, kept on the half plane k2 ≤ N/2 (C is real)
+    P = np.conj(X.ravel()[_rotated_frequencies(rotations, N)]) * X[:, : N // 2 + 1]
+    C = np.fft.irfft2(P, s=(N, N)) / norm  # (#R, N, N)
+    peaks = (C >= _periodic_max3x3(C)) & ~_allowed_translations(_ops_key(ops), rotations, N)
+    return float(C[peaks].max()) if peaks.any() else -1.0
+
+
+@lru_cache(maxsize=128)
+def _rotated_frequencies(rotations: tuple, N: int) -> np.ndarray:
+    """Flat indices into an ``(N, N)`` spectrum of ``Rᵀk`` (mod N) for every frequency k of the
+    half plane ``k2 ≤ N/2``, one row per R (``R.ravel()`` tuples), ``(#R, N, N//2 + 1)`` int32."""
+    k1, k2 = np.meshgrid(np.arange(N), np.arange(N // 2 + 1), indexing="ij")
+    out = []
+    for r in rotations:
+        R = np.array(r).reshape(2, 2)
+        m1 = np.mod(R[0, 0] * k1 + R[1, 0] * k2, N)
+        m2 = np.mod(R[0, 1] * k1 + R[1, 1] * k2, N)
+        out.append(m1 * N + m2)
+    return _read_only(np.stack(out).astype(np.int32))
+
+
+@lru_cache(maxsize=256)
+def _allowed_translations(key: tuple, rotations: tuple, N: int) -> np.ndarray:
+    """Mask ``(#R, N, N)`` of the grid translations within one step (periodic, per axis) of
+    an operation ``(R, t)`` of ``key`` (``_ops_key``), one row per R (``R.ravel()`` tuples)."""
+    out = np.zeros((len(rotations), N, N), dtype=bool)
+    steps = np.arange(N)
+    Rs, ts = _op_arrays(key)
+    for i, rot in enumerate(rotations):
+        for R, t in zip(Rs, ts):
+            if tuple(R.ravel().tolist()) != rot:
+                continue
+            s = np.rint(t * N).astype(int)
+            di = np.abs(np.mod(steps - s[0] + N // 2, N) - N // 2)
+            dj = np.abs(np.mod(steps - s[1] + N // 2, N) - N // 2)
+            out[i] |= (di[:, None] <= 1) & (dj[None, :] <= 1)
+    return _read_only(out)
+
+
+def _periodic_max3x3(C: np.ndarray) -> np.ndarray:
+    """Maximum over the periodic 3 × 3 neighbourhood in the last two axes of ``C``."""
+    P = np.concatenate([C[..., -1:, :], C, C[..., :1, :]], -2)  # wrapped by one row each side
+    m = np.maximum(np.maximum(P[..., :-2, :], P[..., 1:-1, :]), P[..., 2:, :])
+    P = np.concatenate([m[..., -1:], m, m[..., :1]], -1)  # and by one column
+    return np.maximum(np.maximum(P[..., :-2], P[..., 1:-1]), P[..., 2:])
 
 
 def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1):
@@ -454,28 +583,22 @@ def _render(T: np.ndarray, B: np.ndarray, origin: np.ndarray, size: int) -> np.n
 
     Shapes:
         - T: ``(N, N)`` over fractional coordinates ``(i/N, j/N)``; B: ``(2, 2)`` columns a, b
-          (pixels); origin: ``(2,)``; returns ``(size, size)`` float64 (rows y, columns x).
+          (pixels); origin: ``(2,)``; returns ``(size, size)`` float32 (rows y, columns x).
     """
     import torch
 
-    N = T.shape[0]
-    xs, ys = _pixel_grid(size)
-    Binv = (np.linalg.inv(B) * N).tolist()
-    origin = [float(origin[0]), float(origin[1])]
-    u1 = torch.remainder(Binv[0][0] * (xs - origin[0]) + Binv[0][1] * (ys - origin[1]), N)
-    u2 = torch.remainder(Binv[1][0] * (xs - origin[0]) + Binv[1][1] * (ys - origin[1]), N)
+    Binv = np.linalg.inv(B)  # cells per pixel
+    p = torch.arange(size, dtype=torch.float32)
+    dx, dy = p - float(origin[0]), p - float(origin[1])  # (size,) pixel offsets along x, y
+    # u is affine in the pixel: its x part along the columns plus its y part along the rows;
+    # grid_sample reads (u2, u1) (u2 = last texture axis) with −1 … 1 spanning one cell
+    grid = torch.empty(size, size, 2)
+    for axis, row in ((0, 1), (1, 0)):
+        torch.add((float(Binv[row, 1]) * dy)[:, None], (float(Binv[row, 0]) * dx)[None, :], out=grid[..., axis])
+    grid.sub_(torch.floor(grid)).mul_(2.0).sub_(1.0)  # periodic: the fractional part, to −1 … 1
     padded = torch.from_numpy(np.pad(T, ((0, 1), (0, 1)), mode="wrap").astype(np.float32))  # index N == 0
-    grid = torch.stack([u2, u1], -1).mul_(2.0 / N).sub_(1.0).view(1, 1, -1, 2)
-    out = torch.nn.functional.grid_sample(padded[None, None], grid, mode="bilinear", align_corners=True)
+    out = torch.nn.functional.grid_sample(padded[None, None], grid[None], mode="bilinear", align_corners=True)
     return out.view(size, size).numpy()
-
-
-@lru_cache(maxsize=8)
-def _pixel_grid(size: int):
-    import torch
-
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
-    return xs.reshape(-1), ys.reshape(-1)
 
 
 # ----------------------------------------------------------------------------- generator
