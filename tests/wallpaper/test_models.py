@@ -92,5 +92,33 @@ def test_config_errors():
         load_config(cfg(), ["data.train_source=video"])
     with pytest.raises(EquisymError, match="eval.sources"):
         load_config(cfg(), ["eval.sources=[photos,movies]"])
+    with pytest.raises(EquisymError, match="train_noise"):
+        load_config(cfg(), ["data.train_noise=-0.1"])
     task, c = load_config(cfg(), ["model.hierarchical=true"])
     assert c.model["hierarchical"] is True and c.model["num_classes"] == 17
+
+
+def test_train_noise_adds_a_noisy_copy_of_every_training_image():
+    from pathlib import Path
+
+    from equisym.config import load_yaml
+    from equisym.train.engine import load_config
+    from equisym.train.tasks.wallpaper import WallpaperDataModule
+
+    base = load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-d4.yaml")
+    small = ["data.size=32", "data.cell=[8,14]", "data.train_size=6", "data.val_size=3", "data.groups=p1,p4m", "data.cache_dir=null", "data.crop=null"]
+    sets = {}
+    for noise in (0.0, 0.3):
+        _, c = load_config(base, small + [f"data.train_noise={noise}"])
+        dm = WallpaperDataModule(c)
+        dm.setup("fit")
+        sets[noise] = dm
+    clean, noisy = sets[0.0].train_set, sets[0.3].train_set
+    assert len(clean) == 6 and len(noisy) == 12 and len(sets[0.3].val_set) == 3
+    x0, y0 = clean.tensors
+    first = torch.stack([noisy[i][0] for i in range(6)])
+    copy = torch.stack([noisy[i][0] for i in range(6, 12)])
+    assert torch.equal(first, x0)  # the clean images come first, unchanged
+    assert torch.equal(torch.stack([noisy[i][1] for i in range(6, 12)]), y0)  # same labels
+    residual = (copy - x0).flatten(1).std(1)
+    assert float(residual.max()) > 0.01 and float(residual.max()) < 0.3 + 0.05  # σ ~ U(0, 0.3) per image

@@ -27,7 +27,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import ConcatDataset, DataLoader, TensorDataset
 
 from equisym.config import to_dict
 from equisym.data.wallpaper import GENERATOR_VERSION, SOURCES, WallpaperGenerator, read_wallpaper_h5
@@ -80,6 +80,10 @@ class WallpaperDataConfig:
     """Training batch size."""
     augment: bool = True
     """Random rot90/flip of training images (image models)."""
+    train_noise: float = 0.0
+    """Noise-robust training: > 0 adds a copy of every training image with additive Gaussian
+    noise of σ drawn uniformly in [0, train_noise] per image (intensities in [0, 1]; a fixed
+    seed, independent of the test noise). Validation images stay clean."""
 
 
 @dataclass
@@ -167,6 +171,13 @@ def _features(cfg: WallpaperDataConfig, images: np.ndarray, tag: str) -> np.ndar
     return feats
 
 
+def _noisy_copy(images: np.ndarray, max_sigma: float, seed: int) -> np.ndarray:
+    """``images`` (uint8, ``(N, H, W)``) as float32 in [0, 1] plus Gaussian noise of σ ~ U(0, max_sigma) per image."""
+    rng = np.random.default_rng([seed, 4242])
+    sigma = rng.uniform(0.0, max_sigma, size=(len(images), 1, 1)).astype(np.float32)
+    return images.astype(np.float32) / 255.0 + sigma * rng.standard_normal(images.shape, dtype=np.float32)
+
+
 class WallpaperDataModule(L.LightningDataModule):
     """Train/validation images of one source; test images of every source (clean and noisy)."""
 
@@ -195,13 +206,17 @@ class WallpaperDataModule(L.LightningDataModule):
             tr = _generate(d, d.train_source, d.data_seed, 0, d.train_size)
             va = _generate(d, d.train_source, d.data_seed, d.train_size, d.val_size)
         self.train_set = self._tensors(*tr, f"train-{d.train_source}")
+        if d.train_noise > 0:
+            noisy = _noisy_copy(tr[0], d.train_noise, d.data_seed)
+            self.train_set = ConcatDataset([self.train_set, self._tensors(noisy, tr[1], f"train-{d.train_source}-noisy")])
         self.val_set = self._tensors(*va, f"val-{d.train_source}")
 
     def _tensors(self, images: np.ndarray, labels: np.ndarray, tag: str) -> TensorDataset:
         if self.uses_scores:
             x = torch.from_numpy(_features(self.cfg.data, images, tag))
         else:
-            x = torch.from_numpy(self._crop(images).astype(np.float32) / 255.0)[:, None]
+            x = self._crop(images).astype(np.float32)
+            x = torch.from_numpy(x / 255.0 if images.dtype == np.uint8 else x)[:, None]
         return TensorDataset(x, torch.from_numpy(labels))
 
     def _crop(self, images: np.ndarray) -> np.ndarray:
@@ -302,6 +317,8 @@ class WallpaperClassification(Task):
         for s in cfg.eval.sources:
             if s not in SOURCES:
                 raise EquisymError(f"eval.sources: unknown source {s!r}; choose from {', '.join(SOURCES)}")
+        if not cfg.data.train_noise >= 0:
+            raise EquisymError(f"data.train_noise must be >= 0; got {cfg.data.train_noise}")
         entry, model_cfg = expand_model_section(cfg.model, num_classes=17)
         return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
 
