@@ -493,7 +493,7 @@ def symmetry_excess(T: np.ndarray, ops, B: np.ndarray) -> float:
     # C_R[t] = Σ_w y(w) x(w + t): spectrum conj(Y) X, kept on the half plane k2 ≤ N/2 (C is real)
     P = np.conj(X.ravel()[_rotated_frequencies(rotations, N)]) * X[:, : N // 2 + 1]
     C = np.fft.irfft2(P, s=(N, N)) / norm  # (#R, N, N)
-    peaks = (C >= _periodic_max3x3(C)) & ~_allowed_translations(_ops_key(ops), rotations, N)
+    peaks = _local_maxima(C) & ~_allowed_translations(_ops_key(ops), rotations, N)
     return float(C[peaks].max()) if peaks.any() else -1.0
 
 
@@ -557,10 +557,8 @@ def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1)
 
 
 def _local_maxima(C: np.ndarray) -> np.ndarray:
-    """Mask of the periodic local maxima (3 × 3 neighbourhood) of a 2-D array."""
-    from scipy.ndimage import maximum_filter
-
-    return C >= maximum_filter(C, size=3, mode="wrap")
+    """Mask of the periodic local maxima (3 × 3 neighbourhood) in the last two axes of ``C``."""
+    return C >= _periodic_max3x3(C)
 
 
 _INT_MATRICES = np.array(
