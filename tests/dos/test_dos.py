@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,6 +144,78 @@ def test_dos_loss_weights():
     assert abs(float(dos_loss(pred, target, 0.1, 1.0)) - 0.2) < 1e-7
 
 
+def test_smeared_lines_output_reproduces_gaussian_smearing():
+    from equisym.nn.csgnn_dos import AtomDOSHead, AtomDOSHeadConfig, GaussianSmearing
+    from equisym.physics.dos import dos_grid, gaussian_dos
+
+    grid = dos_grid()
+    smear = GaussianSmearing(len(grid), sigma=0.2, step=0.1)
+    # two states, one on a line and one 3σ above the grid's last energy (only its tail is inside)
+    lines = torch.zeros(1, smear.num_lines, dtype=torch.float64)
+    positions = smear.line_energies()
+    beyond = smear.num_lines - 1 - 8  # 8 half-steps (0.4 eV) inside the 5σ padding
+    lines[0, [123, beyond]] = 1.0
+    states = grid[0] + 0.1 * positions[[123, beyond]].numpy()
+    # gaussian_dos counts spin (2 per state); the line spectrum is already in states
+    reference = gaussian_dos(states[None], np.ones(1), grid, 0.2) / 2
+    got = smear(lines)[0].numpy()
+    np.testing.assert_allclose(got, reference, atol=1e-4 * reference.max())
+    assert got[-1] > 1e-2  # the state beyond the window still shows its tail
+
+    # the head starts at the prior mean DOS and is non-negative
+    torch.manual_seed(0)
+    head = AtomDOSHead(8, AtomDOSHeadConfig(head_dims=[8], num_energies=len(grid), output="smeared_lines")).eval()
+    prior = torch.from_numpy(np.exp(-0.5 * ((grid + 12) / 4) ** 2) * 0.3 * (grid > -25))
+    head.mlp[-2].weight.data.zero_()
+    head.set_prior(prior)
+    with torch.no_grad():
+        out = head(torch.randn(5, 8)).double()
+    assert (out >= 0).all()
+    assert float((out - prior).abs().max()) < 0.02 * float(prior.max())
+    # below the band the prior is empty and so is the start of the output
+    assert float(out[:, grid < -27].max()) < 1e-3
+    # the paper's head has no prior: it ignores set_prior
+    paper = AtomDOSHead(8, AtomDOSHeadConfig(head_dims=[8], num_energies=len(grid)))
+    before = [t.clone() for t in paper.state_dict().values()]
+    paper.set_prior(prior)
+    assert all(torch.equal(a, b) for a, b in zip(before, paper.state_dict().values()))
+
+
+def test_atom_subsets_select_rows_and_targets(tiny_dos):
+    from equisym.config import from_dict
+    from equisym.train.tasks.dos import DOSCollate, DOSConfig, DOSDataModule, DOSTask
+
+    cfg = DOSTask().expand(
+        from_dict(DOSConfig, {"data": {"root": str(tiny_dos), "train_atoms_per_structure": 3}, "model": {"name": "csgnn-dos", "preset": "tiny"}})
+    )
+    dm = DOSDataModule(cfg)
+    split = dm.load_split("train")
+    full = DOSCollate(split, "csgnn-dos", dm.spheres, False, 0)([0, 1])
+    sub = DOSCollate(split, "csgnn-dos", dm.spheres, False, 0, atoms_per_structure=3)
+    batch = sub([0, 1])
+    assert batch["structure_index"].tolist() == [0, 0, 0, 1, 1, 1]
+    # the structure target is the mean of the drawn atoms' projected DOS, and the rows of the
+    # signal are exactly those atoms' rows of the full signal
+    starts = [0, len(split.atoms[0])]
+    for s in range(2):
+        rows = batch["atom_dos"][3 * s : 3 * s + 3]
+        torch.testing.assert_close(batch["dos"][s], rows.mean(0))
+        matches = [int(torch.nonzero((torch.from_numpy(split.atom_dos[s]) == r).all(1))[0]) for r in rows]
+        torch.testing.assert_close(batch["signal"][3 * s : 3 * s + 3], full["signal"][[starts[s] + m for m in matches]])
+    with pytest.raises(EquisymError, match="train_atoms_per_structure"):
+        DOSTask().expand(from_dict(DOSConfig, {"data": {"train_atoms_per_structure": 0}}))
+
+
+def test_smeared_lines_must_match_the_data_grid(tiny_dos):
+    from equisym.config import from_dict
+    from equisym.train.tasks.dos import DOSConfig, DOSDataModule, DOSTask
+
+    raw = {"data": {"root": str(tiny_dos)}, "model": {"name": "csgnn-dos", "preset": "tiny", "output": "smeared_lines", "smearing": 0.3}}
+    dm = DOSDataModule(DOSTask().expand(from_dict(DOSConfig, raw)))
+    with pytest.raises(EquisymError, match="smeared with"):
+        dm.load_split("train")
+
+
 def test_bad_inputs():
     lonely = Atoms("C2", positions=[[0, 0, 0], [9.0, 0, 0]])
     with pytest.raises(EquisymError, match="no neighbour within the 7 Å cutoff"):
@@ -198,7 +271,7 @@ def test_schnet_baseline_periodic_and_invariant():
 def test_cli_train_and_eval(tiny_dos, tmp_path):
     out = tmp_path / "run"
     res = run_cli(
-        "train", "configs/csgnn-dos.yaml" if False else str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml"),
+        "train", str(Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml"),
         "--out", str(out), "-o", f"data.root={tiny_dos}", "-o", "model.preset=tiny",
         "-o", "trainer.max_epochs=1", "-o", "trainer.max_time=null", "-o", "trainer.progress_bar=false",
     )
@@ -217,7 +290,7 @@ def test_cli_train_and_eval(tiny_dos, tmp_path):
 def test_cli_rejects_wrong_grid_and_non_carbon(tmp_path):
     from tests.dos.conftest import write_tiny_dos_set
 
-    config = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml")
+    config = str(Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml")
     wrong = write_tiny_dos_set(tmp_path / "wrong-grid", n_energies=300)
     res = run_cli("train", config, "--out", str(tmp_path / "r1"), "-o", f"data.root={wrong}", "-o", "model.preset=tiny")
     assert res.returncode == 2

@@ -94,6 +94,21 @@ class SparseAtomSpheres:
     directions: np.ndarray
     n_atoms: int
 
+    def select(self, atoms: np.ndarray) -> "SparseAtomSpheres":
+        """The input of the centre atoms ``atoms`` ``(k,)`` only, renumbered ``0 … k−1`` in that order."""
+        atoms = np.asarray(atoms, dtype=np.int64)
+        new_index = np.full(self.n_atoms, -1, dtype=np.int64)
+        new_index[atoms] = np.arange(len(atoms))
+        keep = new_index[self.atom] >= 0
+        return SparseAtomSpheres(
+            atom=new_index[self.atom[keep]],
+            vertex=self.vertex[keep],
+            radial=self.radial[keep],
+            value=self.value[keep],
+            directions=self.directions[keep],
+            n_atoms=len(atoms),
+        )
+
     def rotated_vertices(self, rotation: np.ndarray, level: int) -> np.ndarray:
         """Nearest vertices of the directions rotated by ``rotation`` ``(3, 3)``: ``(E,)`` int64."""
         rotated = torch.from_numpy(self.directions.astype(np.float64) @ np.asarray(rotation, dtype=np.float64).T)

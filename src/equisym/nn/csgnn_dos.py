@@ -21,7 +21,9 @@ input grid is discrete), see the DOS docs for the measured error.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
@@ -68,17 +70,71 @@ class AtomDOSHeadConfig:
     dropout: float = 0.0
     """Dropout before every linear layer."""
     output_norm: bool = True
-    """BatchNorm on the output layer, as in the paper. Its statistics depend on which
-    structure types share a batch, which makes short trainings unstable in eval mode;
-    ``False`` replaces BatchNorm → ReLU of the output layer by a softplus."""
+    """``output: bins`` only: BatchNorm on the output layer, as in the paper. Its statistics
+    depend on which structure types share a batch, which makes short trainings unstable in
+    eval mode; ``False`` replaces BatchNorm → ReLU of the output layer by a softplus."""
+    output: Literal["bins", "smeared_lines"] = "bins"
+    """``bins``: the paper's output, one free value per energy bin (then the smoothing
+    Conv1d). ``smeared_lines``: the head predicts a non-negative line spectrum (states per
+    atom at energies spaced half a bin apart, extending ``5σ`` beyond both ends of the grid)
+    and convolves it with the data's Gaussian smearing — the form the reference DOS has by
+    construction, so the output is exactly as smooth as the data and every state counts once."""
+    smearing: float = 0.2
+    """``smeared_lines``: Gaussian σ of the reference DOS, eV (the carbon set's: 0.2)."""
+    grid_step: float = 0.1
+    """``smeared_lines``: step of the energy grid, eV (the carbon set's: 0.1); checked against the data."""
+
+
+class GaussianSmearing(nn.Module):
+    """Fixed Gaussian smearing of a line spectrum onto an evenly spaced energy grid.
+
+    Lines sit every half grid step, from ``pad`` half-steps below the first grid energy to
+    ``pad`` above the last (``pad = ⌈10σ/step⌉`` half-steps = 5σ), so states just outside the
+    window still contribute their tails:
+    ``DOS(E_g) = Σ_j w_j · exp(−(E_g − c_j)²/2σ²) / (σ√(2π))``.
+
+    Args:
+        num_energies: grid size G.
+        sigma: Gaussian standard deviation σ, eV.
+        step: grid step, eV.
+
+    Shapes:
+        - lines: ``(N, num_lines)`` states (num_lines = 2(G − 1) + 1 + 2·pad); output ``(N, G)`` states/eV.
+    """
+
+    def __init__(self, num_energies: int, sigma: float, step: float) -> None:
+        super().__init__()
+        if not (sigma > 0 and step > 0):
+            raise EquisymError(f"model.smearing and model.grid_step must be positive, got {sigma} and {step}")
+        self.step = step
+        self.pad = math.ceil(10 * sigma / step)
+        self.num_lines = 2 * (num_energies - 1) + 1 + 2 * self.pad
+        offsets = torch.arange(-self.pad, self.pad + 1, dtype=torch.float64) * (step / 2)  # eV
+        kernel = torch.exp(-0.5 * (offsets / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+        self.register_buffer("kernel", kernel.float()[None, None], persistent=False)
+
+    def line_energies(self) -> torch.Tensor:
+        """``(num_lines,)`` line positions in grid steps from the first grid energy."""
+        return (torch.arange(self.num_lines, dtype=torch.float64) - self.pad) / 2
+
+    def forward(self, lines: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv1d(lines[:, None], self.kernel.to(lines.dtype), stride=2)[:, 0]
 
 
 class AtomDOSHead(nn.Module):
     """Per-atom descriptor → non-negative DOS contribution on the energy grid.
 
-    Layers (the paper's head): [Dropout → Linear → BatchNorm → ReLU] per hidden width, then
-    Linear → ``num_energies`` → BatchNorm → ReLU (or softplus, ``output_norm=False``), then a Conv1d over energy (1 → c channels,
-    kernel 3, zero padding) → ReLU → mean over the c channels. The output is ≥ 0.
+    Layers (the paper's head, ``output: bins``): [Dropout → Linear → BatchNorm → ReLU] per
+    hidden width, then Linear → ``num_energies`` → BatchNorm → ReLU (or softplus,
+    ``output_norm=False``), then a Conv1d over energy (1 → c channels, kernel 3, zero
+    padding) → ReLU → mean over the c channels.
+
+    ``output: smeared_lines``: the same hidden layers, then Linear → line spectrum →
+    softplus → :class:`GaussianSmearing` (fixed, the data's σ). :meth:`set_prior` starts the
+    lines at the training set's mean DOS, so bins that are empty in the data (below the
+    band) start near zero instead of at softplus(0).
+
+    The output is ≥ 0 in both cases.
 
     Shapes:
         - x: ``(N_atoms, in_features)``; output ``(N_atoms, num_energies)`` (states/eV per atom).
@@ -86,20 +142,47 @@ class AtomDOSHead(nn.Module):
 
     def __init__(self, in_features: int, config: AtomDOSHeadConfig) -> None:
         super().__init__()
+        if config.output not in ("bins", "smeared_lines"):
+            raise EquisymError(f"model.output must be 'bins' or 'smeared_lines', got {config.output!r}")
         layers: list[nn.Module] = []
         width = in_features
         for hidden in config.head_dims:
             layers += [nn.Dropout(config.dropout), nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
             width = hidden
-        layers += [nn.Dropout(config.dropout), nn.Linear(width, config.num_energies)]
-        layers += [nn.BatchNorm1d(config.num_energies), nn.ReLU()] if config.output_norm else [nn.Softplus()]
+        self.smearing = self.smooth = None
+        if config.output == "smeared_lines":
+            self.smearing = GaussianSmearing(config.num_energies, config.smearing, config.grid_step)
+            layers += [nn.Dropout(config.dropout), nn.Linear(width, self.smearing.num_lines), nn.Softplus()]
+        else:
+            layers += [nn.Dropout(config.dropout), nn.Linear(width, config.num_energies)]
+            layers += [nn.BatchNorm1d(config.num_energies), nn.ReLU()] if config.output_norm else [nn.Softplus()]
+            if config.smoothing_channels > 0:
+                self.smooth = nn.Conv1d(1, config.smoothing_channels, kernel_size=3, padding=1)
         self.mlp = nn.Sequential(*layers)
-        self.smooth = (
-            nn.Conv1d(1, config.smoothing_channels, kernel_size=3, padding=1) if config.smoothing_channels > 0 else None
-        )
+
+    @torch.no_grad()
+    def set_prior(self, mean_dos: torch.Tensor, floor: float = 1e-5) -> None:
+        """``smeared_lines``: set the output bias so that the head starts near ``mean_dos``
+        ``(num_energies,)`` states/eV (the training set's mean atom DOS); no-op for ``bins``.
+        Each line carries the states of half a grid step, ``DOS · step / 2`` (at least ``floor``)."""
+        if self.smearing is None:
+            return
+        grid = torch.arange(len(mean_dos), dtype=torch.float64)
+        x = self.smearing.line_energies()
+        dos = torch.as_tensor(mean_dos, dtype=torch.float64)
+        # linear interpolation onto the line positions; zero outside the grid
+        k = x.clamp(0, len(grid) - 1).floor().long().clamp(max=len(grid) - 2)
+        t = (x - k).clamp(0, 1)
+        inside = (x >= 0) & (x <= len(grid) - 1)
+        lines = torch.where(inside, dos[k] * (1 - t) + dos[k + 1] * t, torch.zeros_like(x))
+        states = (lines * self.smearing.step / 2).clamp(min=floor)
+        output = self.mlp[-2]
+        output.bias.copy_(torch.log(torch.expm1(states)).to(output.bias.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.mlp(x)
+        if self.smearing is not None:
+            return self.smearing(out)
         if self.smooth is not None:
             out = torch.relu(self.smooth(out[:, None, :])).mean(dim=1)
         return out
