@@ -245,7 +245,7 @@ def run_one(model: str, seed: int, budget: int) -> None:
     (out / "result.json").write_text(json.dumps(result, indent=2))
 
 
-def summarise(models: list[str], seeds: list[int], budget: int) -> None:
+def summarise(models: list[str], seeds: list[int], budget: int, name: str = "methane") -> None:
     import numpy as np
 
     runs = {}
@@ -282,7 +282,7 @@ def summarise(models: list[str], seeds: list[int], budget: int) -> None:
             row[k + "_std"] = round(float(v.std()), 1)
     costs = [r["cost"] for r in runs.values() if r["model"] == "pet" and "cost" in r]
     write_result(
-        "methane",
+        name,
         {
             "description": "CH4 random-methane set, 800/100/100, test energy MAE (meV per molecule) and force MAE (meV/Å); "
             f"each model trained for the same wall-clock budget of {budget} s on one CPU thread (shared 2-core machine, "
@@ -306,6 +306,7 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="rerun existing results")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--name", default="methane", help="result file name under benchmarks/results/")
     args = parser.parse_args()
     if args.run:
         run_one(args.run, args.seeds[0], args.budget)
@@ -323,7 +324,7 @@ def main() -> None:
                 print(f"running {model} seed {seed} ({args.budget} s budget)", flush=True)
                 env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
                 subprocess.run([sys.executable, __file__, "--run", model, "--seeds", str(seed), "--budget", str(args.budget)], check=True, env=env)
-    summarise(args.models, args.seeds, args.budget)
+    summarise(args.models, args.seeds, args.budget, args.name)
 
 
 if __name__ == "__main__":

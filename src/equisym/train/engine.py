@@ -295,6 +295,22 @@ def _check_resume(out: Path, cfg_dict: dict) -> None:
                 )
 
 
+def _validate_final_weights(trainer, module, datamodule, checkpoint, best_path: Path) -> None:
+    """With ``check_val_every_n_epoch > 1`` the last epochs of a run (often its best, at the
+    end of the LR schedule) may never be validated: validate the final weights once and make
+    them ``best.ckpt`` if they beat the best validated score (or if nothing was validated)."""
+    results = trainer.validate(module, datamodule=datamodule, verbose=False)
+    score = results[0].get(checkpoint.monitor) if results else None
+    if score is None:
+        return
+    best = checkpoint.best_model_score
+    better = best is None or (score < float(best) if checkpoint.mode == "min" else score > float(best))
+    if better:
+        trainer.save_checkpoint(best_path)
+        checkpoint.best_model_path = str(best_path)
+        checkpoint.best_model_score = torch.tensor(score)
+
+
 def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None = None, resume: bool = False) -> dict:
     """Train a task from a config mapping into ``out_dir``; return the final metrics.
 
@@ -341,6 +357,8 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
         start = time.time()
         log.info(f"training task {task.name} into {out} ({sum(p.numel() for p in module.parameters())} parameters)")
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(out / "last.ckpt") if resume else None)
+        if cfg.trainer.check_val_every_n_epoch > 1:
+            _validate_final_weights(trainer, module, datamodule, checkpoint, out / "best.ckpt")
         if not trainer.is_global_zero:
             return {}
         elapsed = time.time() - start
