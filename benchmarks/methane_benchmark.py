@@ -9,7 +9,7 @@ structure, time relative to one PET evaluation of the same structure, energy + f
     OMP_NUM_THREADS=1 python benchmarks/methane_benchmark.py --models pet schnet metatrain --seeds 0 1 --budget 480
 
 Each (model, seed) runs in its own subprocess (metatensor and torch-geometric must not share
-a process) and writes ``runs/methane-bench/<model>-s<seed>/result.json``; existing results
+a process) and writes ``runs/methane-bench/<model>-s<seed>-<budget>s/result.json``; existing results
 are reused unless ``--force``. The summary goes to ``benchmarks/results/methane.json``.
 """
 
@@ -231,11 +231,16 @@ def score_metatomic(model_path: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------- driver
+def result_dir(model: str, seed: int, budget: int) -> Path:
+    """One folder per (model, seed, budget): results of another budget are never reused."""
+    return RUNS / f"{model}-s{seed}-{budget}s"
+
+
 def run_one(model: str, seed: int, budget: int) -> None:
     import torch
 
     torch.set_num_threads(1)
-    out = RUNS / f"{model}-s{seed}"
+    out = result_dir(model, seed, budget)
     out.mkdir(parents=True, exist_ok=True)
     if model == "metatrain":
         result = run_metatrain(seed, budget, out)
@@ -314,13 +319,14 @@ def main() -> None:
     if not args.summary_only:
         for seed in args.seeds:
             for model in args.models:
-                if (RUNS / f"{model}-s{seed}" / "result.json").exists() and not args.force:
+                out = result_dir(model, seed, args.budget)
+                if (out / "result.json").exists() and not args.force:
                     print(f"reusing {model} seed {seed}")
                     continue
-                if args.force and (RUNS / f"{model}-s{seed}").exists():
+                if args.force and out.exists():
                     import shutil
 
-                    shutil.rmtree(RUNS / f"{model}-s{seed}")
+                    shutil.rmtree(out)
                 print(f"running {model} seed {seed} ({args.budget} s budget)", flush=True)
                 env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
                 subprocess.run([sys.executable, __file__, "--run", model, "--seeds", str(seed), "--budget", str(args.budget)], check=True, env=env)
