@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -167,15 +168,10 @@ class AtomDOSHead(nn.Module):
         Each line carries the states of half a grid step, ``DOS · step / 2`` (at least ``floor``)."""
         if self.smearing is None:
             return
-        grid = torch.arange(len(mean_dos), dtype=torch.float64)
-        x = self.smearing.line_energies()
-        dos = torch.as_tensor(mean_dos, dtype=torch.float64)
-        # linear interpolation onto the line positions; zero outside the grid
-        k = x.clamp(0, len(grid) - 1).floor().long().clamp(max=len(grid) - 2)
-        t = (x - k).clamp(0, 1)
-        inside = (x >= 0) & (x <= len(grid) - 1)
-        lines = torch.where(inside, dos[k] * (1 - t) + dos[k + 1] * t, torch.zeros_like(x))
-        states = (lines * self.smearing.step / 2).clamp(min=floor)
+        dos = torch.as_tensor(mean_dos, dtype=torch.float64).cpu().numpy()
+        # linear interpolation onto the line positions (in grid steps); zero outside the grid
+        lines = np.interp(self.smearing.line_energies().numpy(), np.arange(len(dos)), dos, left=0.0, right=0.0)
+        states = torch.from_numpy(lines * self.smearing.step / 2).clamp(min=floor)
         output = self.mlp[-2]
         output.bias.copy_(torch.log(torch.expm1(states)).to(output.bias.dtype))
 
