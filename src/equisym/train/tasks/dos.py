@@ -376,7 +376,9 @@ class DOSDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         d = self.cfg.data
         rotate = d.rotate_train and self.kind == "csgnn-dos"
-        return self.loader(self.load_split("train"), d.batch_size, True, rotate, self.cfg.seed, None, d.train_atoms_per_structure)
+        return self.loader(
+            self.load_split("train"), d.batch_size, True, rotate, self.cfg.seed, atoms_per_structure=d.train_atoms_per_structure
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self.loader(self.load_split("val"), self.cfg.data.eval_batch_size, False, False, 0)
