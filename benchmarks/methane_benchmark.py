@@ -48,10 +48,11 @@ def _max_time(budget: int) -> str:
 
 
 # ---------------------------------------------------------------------------------- our models
-def run_equisym(model: str, seed: int, budget: int, out: Path) -> dict:
+def run_equisym(model: str, seed: int, budget: int, out: Path, pet_overrides: list[str] | None = None) -> dict:
     import torch
     import yaml
 
+    from equisym.config import apply_overrides
     from equisym.train.engine import train
 
     config = yaml.safe_load((REPO / "configs" / "pet-methane.yaml").read_text())
@@ -60,6 +61,7 @@ def run_equisym(model: str, seed: int, budget: int, out: Path) -> dict:
     config["trainer"].update({"max_time": _max_time(budget), "progress_bar": False})
     if model == "pet":
         config["eval"]["modes"] = ["bare", "ecse", "average"]
+        config = apply_overrides(config, pet_overrides or [])
     elif model == "schnet":
         config["model"] = {"name": "schnet", "preset": "default", "species": [1, 6], "cutoff": CUTOFF}
         config["augment"] = False  # exactly invariant already
@@ -72,6 +74,8 @@ def run_equisym(model: str, seed: int, budget: int, out: Path) -> dict:
     t0 = time.time()
     metrics = train(config, run_dir)
     result = {"model": model, "seed": seed, "budget_s": budget, "wall_s": round(time.time() - t0, 1), "training": metrics["training"]}
+    if model == "pet":
+        result["overrides"] = list(pet_overrides or [])
     for mode in ("bare", "ecse", "average"):
         if mode in metrics:
             result[mode] = metrics[mode]
@@ -236,7 +240,7 @@ def result_dir(model: str, seed: int, budget: int) -> Path:
     return RUNS / f"{model}-s{seed}-{budget}s"
 
 
-def run_one(model: str, seed: int, budget: int) -> None:
+def run_one(model: str, seed: int, budget: int, pet_overrides: list[str]) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -245,7 +249,7 @@ def run_one(model: str, seed: int, budget: int) -> None:
     if model == "metatrain":
         result = run_metatrain(seed, budget, out)
     else:
-        result = run_equisym(model, seed, budget, out)
+        result = run_equisym(model, seed, budget, out, pet_overrides)
     result["machine"] = machine_info()
     (out / "result.json").write_text(json.dumps(result, indent=2))
 
@@ -312,9 +316,12 @@ def main() -> None:
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument("--name", default="methane", help="result file name under benchmarks/results/")
+    parser.add_argument("-o", "--pet-override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override of configs/pet-methane.yaml for our PET (repeatable), e.g. -o optim.lr=0.002; "
+                        "use a fresh EQUISYM_BENCH_RUNS folder, results are reused by (model, seed, budget)")
     args = parser.parse_args()
     if args.run:
-        run_one(args.run, args.seeds[0], args.budget)
+        run_one(args.run, args.seeds[0], args.budget, args.pet_override)
         return
     if not args.summary_only:
         for seed in args.seeds:
@@ -329,7 +336,9 @@ def main() -> None:
                     shutil.rmtree(out)
                 print(f"running {model} seed {seed} ({args.budget} s budget)", flush=True)
                 env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
-                subprocess.run([sys.executable, __file__, "--run", model, "--seeds", str(seed), "--budget", str(args.budget)], check=True, env=env)
+                cmd = [sys.executable, __file__, "--run", model, "--seeds", str(seed), "--budget", str(args.budget)]
+                cmd += [f"--pet-override={o}" for o in args.pet_override]
+                subprocess.run(cmd, check=True, env=env)
     summarise(args.models, args.seeds, args.budget, args.name)
 
 

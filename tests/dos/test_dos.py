@@ -204,6 +204,9 @@ def test_atom_subsets_select_rows_and_targets(tiny_dos):
         torch.testing.assert_close(batch["signal"][3 * s : 3 * s + 3], full["signal"][[starts[s] + m for m in matches]])
     with pytest.raises(EquisymError, match="train_atoms_per_structure"):
         DOSTask().expand(from_dict(DOSConfig, {"data": {"train_atoms_per_structure": 0}}))
+    # rotation averaging is for the approximately invariant csgnn-dos only
+    with pytest.raises(EquisymError, match="average_rotations"):
+        DOSTask().expand(from_dict(DOSConfig, {"model": {"name": "soap-dos"}, "eval": {"average_rotations": 4}}))
 
 
 def test_smeared_lines_must_match_the_data_grid(tiny_dos):
@@ -281,10 +284,17 @@ def test_cli_train_and_eval(tiny_dos, tmp_path):
     assert np.isfinite(metrics["table2a_band_energy_mae_ev_per_atom"])
     assert "test_rotated/band_energy_mae" in metrics
     assert (out / "dos_examples.png").exists() and (out / "band_energy_parity.png").exists()
-    res = run_cli("eval", str(out / "best.ckpt"), "--out", str(tmp_path / "eval"), "-o", "eval.rotation_trials=0")
+    res = run_cli(
+        "eval", str(out / "best.ckpt"), "--out", str(tmp_path / "eval"), "-o", "eval.rotation_trials=0",
+        "-o", "eval.average_rotations=3",
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert again["table2a_band_energy_mae_ev_per_atom"] == pytest.approx(metrics["table2a_band_energy_mae_ev_per_atom"], rel=1e-5)
+    assert again["test_averaged/rotations"] == 3
+    assert set(again["test_averaged/table2b"]) == set(metrics["table2b_band_energy_mae_ev_per_atom"])
+    # averaging over rotations is another prediction than the unrotated one
+    assert again["test_averaged/band_energy_mae"] != again["table2a_band_energy_mae_ev_per_atom"]
 
 
 def test_cli_rejects_wrong_grid_and_non_carbon(tmp_path):
