@@ -56,7 +56,7 @@ def run_model(name: str, args, out: Path) -> dict:
         f"trainer.max_time=00:{minutes // 60:02d}:{minutes % 60:02d}:00",
         f"trainer.max_epochs={args.max_epochs}", "trainer.progress_bar=false", f"seed={args.seed}",
         f"eval.rotation_trials={args.rotation_trials}",
-    ] + MODEL_OVERRIDES.get(name, []) + (["data.max_train=64", "data.max_eval=32"] if args.quick else [])
+    ] + MODEL_OVERRIDES.get(name, []) + (["data.max_train=64", "data.max_eval=32"] if args.quick else []) + args.override
     if name == "csgnn-dos":  # the only model that is not exactly invariant
         overrides.append(f"eval.average_rotations={args.average_rotations}")
     cmd = [sys.executable, "-m", "equisym", "train", str(CONFIG), "--out", str(out)]
@@ -133,6 +133,9 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="retrain even if a run folder has metrics")
     parser.add_argument("--quick", action="store_true", help="64 training structures, 1 minute (smoke test)")
     parser.add_argument("--name", default="dos_table2", help="result file name")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="change to the shared config for every model (repeatable), e.g. -o band_energy_weight=1; "
+                        "use a fresh --runs folder")
     args = parser.parse_args()
     if args.quick:
         args.minutes = 1
@@ -161,7 +164,7 @@ def main() -> None:
             "parameters": m["training"]["parameters"],
             "test_size": m["test_size"],
             "run": str(out),
-            "overrides": MODEL_OVERRIDES.get(name, []),
+            "overrides": MODEL_OVERRIDES.get(name, []) + args.override,
         }
     best = min(results, key=lambda k: results[k]["table2a"])
     summary = {

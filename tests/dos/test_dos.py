@@ -276,7 +276,7 @@ def test_cli_train_and_eval(tiny_dos, tmp_path):
     res = run_cli(
         "train", str(Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml"),
         "--out", str(out), "-o", f"data.root={tiny_dos}", "-o", "model.preset=tiny",
-        "-o", "trainer.max_epochs=1", "-o", "trainer.max_time=null", "-o", "trainer.progress_bar=false",
+        "-o", "trainer.max_epochs=1", "-o", "trainer.max_time=null", "-o", "trainer.progress_bar=false", "-o", "band_energy_weight=1.0",
     )
     assert res.returncode == 0, res.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
@@ -306,3 +306,29 @@ def test_cli_rejects_wrong_grid_and_non_carbon(tmp_path):
     assert res.returncode == 2
     assert "300" in res.stderr and "310" in res.stderr
     assert not (tmp_path / "r1" / "metrics.json").exists()
+
+
+def test_differentiable_band_energy_matches_reference_and_has_gradients():
+    from equisym.physics import band_energy, dos_grid, gaussian_dos
+    from equisym.train.tasks.dos import band_energy_differentiable
+
+    energies = dos_grid()
+    rng = np.random.default_rng(0)
+    rows = np.stack([gaussian_dos(rng.uniform(-25, 0.5, size=10), energies=energies, sigma=0.2) for _ in range(4)])
+    ref = band_energy(energies, rows, 4.0)[1]
+    e = torch.tensor(energies)
+    dos = torch.tensor(rows, requires_grad=True)
+    ours = band_energy_differentiable(e, dos, 4.0)
+    np.testing.assert_allclose(ours.detach().numpy(), ref, atol=5e-3)
+    ours.sum().backward()
+    # d E_band / d dos_g = ΔE·(E_g − E_F) for the filled states (a state added below E_F pushes
+    # the last one out: deeper is lower, slope ΔE² per grid step) and 0 above E_F
+    fermi = band_energy(energies, rows, 4.0)[0]
+    step = float(energies[1] - energies[0])
+    for k in range(4):
+        below = energies < fermi[k] - 0.5
+        above = energies > fermi[k] + 0.5
+        grad = dos.grad[k].numpy()
+        np.testing.assert_allclose(np.diff(grad[below]), step * step, rtol=1e-6)
+        assert (grad[below] < 0).all()
+        assert float(np.abs(grad[above]).max()) == 0.0
