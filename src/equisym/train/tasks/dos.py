@@ -120,6 +120,10 @@ class DOSConfig(RunConfig):
     prediction smoothed over plausible spectra fills its lowest states at too high energies,
     so every structure type gets a *positive* band-energy bias; this term targets that
     quantity directly. 0 = the paper's loss."""
+    band_energy_start: float = 0.0
+    """The band-energy term is on from this fraction of training on (of ``trainer.max_time``
+    when set, else of ``max_epochs``): 0 = throughout; e.g. 0.7 = only for the last 30 %,
+    once the DOS is close (validation always reports it)."""
     atom_loss_weight: float = 0.0
     """Weight of the same loss on each atom's contribution against its atom-projected DOS
     (the data have it); 0 = the paper's structure-level loss only."""
@@ -473,16 +477,22 @@ class DOSModule(TaskModule):
     def _by_time(self) -> bool:
         return self.cfg.lr_by_time and self.cfg.optim.scheduler == "cosine" and self.cfg.trainer.max_time is not None
 
-    def on_train_batch_start(self, batch, batch_idx) -> None:
-        if not self._by_time():
-            return
+    def _progress(self) -> float:
+        """Elapsed fraction of training: of ``trainer.max_time`` when set, else of ``max_epochs``."""
         import time
 
+        if self.cfg.trainer.max_time is None:
+            return min(1.0, self.current_epoch / max(1, self.cfg.trainer.max_epochs))
         if not hasattr(self, "_t0"):
             self._t0 = time.time()
             d, h, m, sec = (int(x) for x in self.cfg.trainer.max_time.split(":"))
             self._budget = max(1.0, ((d * 24 + h) * 60 + m) * 60 + sec)
-        frac = min(1.0, (time.time() - self._t0) / self._budget)
+        return min(1.0, (time.time() - self._t0) / self._budget)
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        frac = self._progress()
+        if not self._by_time():
+            return
         o = self.cfg.optim
         lr = o.min_lr + (o.lr - o.min_lr) * 0.5 * (1 + math.cos(math.pi * frac))
         for group in self.optimizers().param_groups:
@@ -493,7 +503,7 @@ class DOSModule(TaskModule):
         loss = dos_loss(pred, batch["dos"], self.step_size, self.cfg.loss_alpha)
         if self.cfg.atom_loss_weight > 0:
             loss = loss + self.cfg.atom_loss_weight * dos_loss(atoms, batch["atom_dos"], self.step_size, self.cfg.loss_alpha)
-        if self.cfg.band_energy_weight > 0:
+        if self.cfg.band_energy_weight > 0 and (stage != "train" or self._progress() >= self.cfg.band_energy_start):
             band_pred = band_energy_differentiable(self.energies, pred, self.n_electrons)
             band_true = band_energy_differentiable(self.energies, batch["dos"], self.n_electrons)
             band_mse = (band_pred - band_true).pow(2).mean()
@@ -639,8 +649,8 @@ class DOSTask(Task):
                 f"data.train_atoms_per_structure must be a positive integer (or null) and needs csgnn-dos or soap-dos; "
                 f"got {k} with {kind}"
             )
-        if cfg.band_energy_weight < 0 or cfg.atom_loss_weight < 0:
-            raise EquisymError("band_energy_weight and atom_loss_weight must be >= 0")
+        if cfg.band_energy_weight < 0 or cfg.atom_loss_weight < 0 or not 0 <= cfg.band_energy_start <= 1:
+            raise EquisymError("band_energy_weight and atom_loss_weight must be >= 0, band_energy_start in [0, 1]")
         if not 0.0 <= cfg.loss_alpha <= 1.0:
             raise EquisymError(f"loss_alpha must lie in [0, 1], got {cfg.loss_alpha}")
         if cfg.eval.average_rotations < 0 or (cfg.eval.average_rotations > 0 and kind != "csgnn-dos"):
