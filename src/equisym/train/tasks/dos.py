@@ -116,10 +116,10 @@ class DOSConfig(RunConfig):
     """Weight α of MSE(DOS); 1 − α weighs MSE(integrated DOS)."""
     band_energy_weight: float = 0.0
     """Weight of a third loss term, MSE of the band energy (eV/atom)² of the predicted vs the
-    target DOS (:func:`band_energy_differentiable`). The DOS losses reward hedging: a
-    prediction smoothed over plausible spectra fills its lowest states at too high energies,
-    so every structure type gets a *positive* band-energy bias; this term targets that
-    quantity directly. 0 = the paper's loss."""
+    target DOS (:func:`band_energy_differentiable`). At a fixed electron count the band-energy
+    error is the signed integral of the cumulative-DOS error below E_F, which the MSE losses
+    barely see: a small systematic deficit of deep states becomes a band-energy bias. This term
+    targets that quantity directly. 0 = the paper's loss."""
     band_energy_start: float = 0.0
     """The band-energy term is on from this fraction of training on (of ``trainer.max_time``
     when set, else of ``max_epochs``): 0 = throughout; e.g. 0.7 = only for the last 30 %,
