@@ -485,9 +485,7 @@ class DOSModule(TaskModule):
             return min(1.0, self.current_epoch / max(1, self.cfg.trainer.max_epochs))
         if not hasattr(self, "_t0"):
             self._t0 = time.time()
-            d, h, m, sec = (int(x) for x in self.cfg.trainer.max_time.split(":"))
-            self._budget = max(1.0, ((d * 24 + h) * 60 + m) * 60 + sec)
-        return min(1.0, (time.time() - self._t0) / self._budget)
+        return min(1.0, (time.time() - self._t0) / max(1.0, self.cfg.trainer.max_time_seconds))
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         frac = self._progress()
@@ -553,6 +551,13 @@ def predict_split(module: DOSModule, datamodule: DOSDataModule, split: _Split, r
     for batch in loader:
         out[batch["ids"].numpy()] = module(batch).double().numpy()
     return out
+
+
+def _haar_rotations(n: int, seed: int) -> np.ndarray:
+    """``(n, 3, 3)`` Haar-random rotation matrices, reproducible from ``seed``."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.random(n, random_state=seed).as_matrix().reshape(n, 3, 3)
 
 
 def _scores(energies, n_el, pred, true, groups, ref_band) -> dict:
@@ -691,12 +696,9 @@ class DOSTask(Task):
             "reference_vs_stored_band_energy_max": scores["reference_vs_stored_band_energy_max"],
         }
         if _kind(cfg.model) != "soap-dos" and cfg.eval.rotation_trials > 0:
-            from scipy.spatial.transform import Rotation
-
             maes, diffs, per_group = [], [], []
             for trial in range(cfg.eval.rotation_trials):
-                rots = Rotation.random(len(test.atoms), random_state=cfg.eval.rotation_seed + trial).as_matrix()
-                rot_pred = predict_split(module, datamodule, test, rots.reshape(-1, 3, 3))
+                rot_pred = predict_split(module, datamodule, test, _haar_rotations(len(test.atoms), cfg.eval.rotation_seed + trial))
                 s = _scores(energies, n_el, rot_pred, test.dos, test.groups, test.band_energy)
                 maes.append(s["band_energy_mae"])
                 per_group.append({g: v["band_energy_mae"] for g, v in s["table2b"].items()})
@@ -705,13 +707,11 @@ class DOSTask(Task):
             metrics["test_rotated/table2b"] = {g: _r(np.mean([p[g] for p in per_group])) for g in per_group[0]}
             metrics["test_rotated/max_dos_change"] = _r(max(diffs))
         if cfg.eval.average_rotations > 0:
-            from scipy.spatial.transform import Rotation
-
             n_avg = cfg.eval.average_rotations
             averaged = np.zeros_like(pred)
             for k in range(n_avg):
-                rots = Rotation.random(len(test.atoms), random_state=cfg.eval.rotation_seed + 1000 + k).as_matrix()
-                averaged += predict_split(module, datamodule, test, rots.reshape(-1, 3, 3)) / n_avg
+                rots = _haar_rotations(len(test.atoms), cfg.eval.rotation_seed + 1000 + k)
+                averaged += predict_split(module, datamodule, test, rots) / n_avg
             s = _scores(energies, n_el, averaged, test.dos, test.groups, test.band_energy)
             metrics["test_averaged/rotations"] = n_avg
             metrics["test_averaged/band_energy_mae"] = s["band_energy_mae"]

@@ -165,9 +165,7 @@ class PotentialModule(TaskModule):
         cfg = self.cfg
         if not cfg.lr_by_time or not cfg.trainer.max_time:
             return
-        parts = [float(x) for x in cfg.trainer.max_time.split(":")]
-        total = sum(v * m for v, m in zip(reversed(parts), (1, 60, 3600, 86400)))
-        frac = min(1.0, (time.time() - getattr(self, "_t0", time.time())) / max(total, 1.0))
+        frac = min(1.0, (time.time() - getattr(self, "_t0", time.time())) / max(cfg.trainer.max_time_seconds, 1.0))
         lr0, floor = cfg.optim.lr, cfg.optim.min_lr
         if frac < 0.02:
             lr = lr0 * (frac / 0.02 * 0.9 + 0.1)
