@@ -11,6 +11,7 @@ structure, time relative to one PET evaluation of the same structure, energy + f
 Each (model, seed) runs in its own subprocess (metatensor and torch-geometric must not share
 a process) and writes ``runs/methane-bench/<model>-s<seed>-<budget>s/result.json``; existing results
 are reused unless ``--force``. The summary goes to ``benchmarks/results/methane.json``.
+``--rescore`` re-evaluates existing PET runs (ECSE, averaging, cost) with the current code.
 """
 
 from __future__ import annotations
@@ -254,6 +255,25 @@ def run_one(model: str, seed: int, budget: int, pet_overrides: list[str]) -> Non
     (out / "result.json").write_text(json.dumps(result, indent=2))
 
 
+def rescore_pet(seed: int, budget: int) -> None:
+    """Re-evaluate an existing PET run (bare, ECSE, averaging, ECSE cost) with the current code,
+    e.g. after a change of the ECSE defaults; training is not repeated."""
+    import torch
+
+    from equisym.train.engine import evaluate_checkpoint
+
+    torch.set_num_threads(1)
+    out = result_dir("pet", seed, budget)
+    result = json.loads((out / "result.json").read_text())
+    metrics = evaluate_checkpoint(out / "run" / "best.ckpt", out / "run" / "eval")
+    for mode in ("bare", "ecse", "average"):
+        if mode in metrics:
+            result[mode] = metrics[mode]
+    result["cost"] = ecse_cost(out / "run" / "best.ckpt")
+    result["rescored"] = time.strftime("%Y-%m-%d %H:%M")
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+
+
 def summarise(models: list[str], seeds: list[int], budget: int, name: str = "methane") -> None:
     import numpy as np
 
@@ -315,6 +335,8 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="rerun existing results")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--rescore", action="store_true",
+                        help="re-evaluate the existing PET runs of --seeds with the current code (no training), then summarise")
     parser.add_argument("--name", default="methane", help="result file name under benchmarks/results/")
     parser.add_argument("-o", "--pet-override", action="append", default=[], metavar="KEY=VALUE",
                         help="override of configs/pet-methane.yaml for our PET (repeatable), e.g. -o optim.lr=0.002; "
@@ -323,6 +345,13 @@ def main() -> None:
     if args.run:
         run_one(args.run, args.seeds[0], args.budget, args.pet_override)
         return
+    if args.rescore:
+        for seed in args.seeds:
+            print(f"rescoring pet seed {seed}", flush=True)
+            env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO / "benchmarks")]))
+            code = f"import methane_benchmark as m; m.rescore_pet({seed}, {args.budget})"
+            subprocess.run([sys.executable, "-c", code], check=True, env=env)
+        args.summary_only = True
     if not args.summary_only:
         for seed in args.seeds:
             for model in args.models:
