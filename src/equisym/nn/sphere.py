@@ -55,7 +55,11 @@ class SphereConv(nn.Module):
     ) -> None:
         super().__init__()
         self.level = level
-        self.register_buffer("adjacency", icosphere(level).adjacency(self_loops=True), persistent=False)
+        adjacency = icosphere(level).adjacency(self_loops=True)
+        # the CSR parts as dense buffers (sparse tensors cannot be deep-copied, e.g. for weight averaging)
+        self.register_buffer("adjacency_crow", adjacency.crow_indices(), persistent=False)
+        self.register_buffer("adjacency_col", adjacency.col_indices(), persistent=False)
+        self.register_buffer("adjacency_values", adjacency.values(), persistent=False)
         self.linear = nn.Linear(in_channels, out_channels)
         self.norm = nn.BatchNorm1d(out_channels) if batch_norm else None
         self.activation = activation
@@ -64,7 +68,10 @@ class SphereConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v, b, r, c = x.shape
-        adjacency = self.adjacency if self.adjacency.dtype == x.dtype else self.adjacency.to(x.dtype)
+        n = self.adjacency_crow.numel() - 1
+        adjacency = torch.sparse_csr_tensor(
+            self.adjacency_crow, self.adjacency_col, self.adjacency_values.to(x.dtype), (n, n), check_invariants=False
+        )
         summed = torch.sparse.mm(adjacency, x.reshape(v, -1)).reshape(-1, c)
         out = self.linear(summed)
         if self.norm is not None:

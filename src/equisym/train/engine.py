@@ -16,6 +16,7 @@ The engine does the rest, the same way for every task:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -83,10 +84,15 @@ class TrainerConfig:
     """Show a progress bar."""
     deterministic: bool = False
     """Ask torch for deterministic algorithms."""
+    ema_decay: float | None = None
+    """Keep an exponential moving average of the weights (and BatchNorm statistics) with this
+    decay per step (e.g. 0.999); validation, checkpoints and the final model use the average
+    (Lightning's ``EMAWeightAveraging``). Damps the step-to-step noise of the weights."""
 
     def lightning_kwargs(self) -> dict:
         kwargs = to_dict(self)
         kwargs.pop("progress_bar")
+        kwargs.pop("ema_decay")
         kwargs["enable_progress_bar"] = self.progress_bar
         return kwargs
 
@@ -186,6 +192,9 @@ def load_config(data: dict, overrides: list[str] | None = None) -> tuple[Task, A
         raise EquisymError(f"config key 'task' must be one of {', '.join(sorted(TASKS))}; got {name!r}")
     task = TASKS[name]
     cfg = task.expand(from_dict(task.config_class, data))
+    ema = getattr(getattr(cfg, "trainer", None), "ema_decay", None)
+    if ema is not None and not 0.0 < ema < 1.0:
+        raise EquisymError(f"trainer.ema_decay must lie in (0, 1) (e.g. 0.999) or be null, got {ema}")
     return task, cfg
 
 
@@ -270,6 +279,14 @@ class _EpochSummary(L.Callback):
         log.info("  ".join(parts))
 
 
+def _ema_step(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor, decay: float) -> torch.Tensor:
+    """One exponential-moving-average step for floating tensors; other tensors (and constants,
+    which would drift by rounding) follow the model."""
+    if not averaged.is_floating_point() or torch.equal(averaged, current):
+        return current
+    return averaged * decay + current * (1.0 - decay)
+
+
 def _setup_file_log(out: Path) -> logging.Handler:
     handler = logging.FileHandler(out / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -352,10 +369,17 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
         checkpoint = ModelCheckpoint(
             dirpath=out, filename="best", monitor=metric, mode=mode, save_last=True, enable_version_counter=False
         )
+        callbacks: list = [checkpoint, _EpochSummary()]
+        if cfg.trainer.ema_decay is not None:
+            from lightning.pytorch.callbacks import WeightAveraging
+
+            # not EMAWeightAveraging: its average also lerps integer buffers (BatchNorm counters,
+            # sparse-graph indices) and truncation corrupts them
+            callbacks.append(WeightAveraging(avg_fn=functools.partial(_ema_step, decay=cfg.trainer.ema_decay)))
         trainer = L.Trainer(
             default_root_dir=out,
             logger=CSVLogger(out, name="", version=""),
-            callbacks=[checkpoint, _EpochSummary()],
+            callbacks=callbacks,
             num_sanity_val_steps=0,
             **cfg.trainer.lightning_kwargs(),
         )

@@ -1,0 +1,40 @@
+"""trainer.ema_decay: the run keeps, validates and saves an exponential moving average of the weights."""
+
+import pytest
+import torch
+import yaml
+
+from equisym.errors import EquisymError
+from equisym.train.engine import load_checkpoint, train
+from tests.conftest import REPO
+
+TINY = [
+    "trainer.max_epochs=2", "data.train_size=32", "data.val_size=16", "data.test_size=16", "data.num_points=128",
+    "data.batch_size=16", "data.num_workers=0", "trainer.progress_bar=false", "eval.rotations=[none]",
+]
+
+
+def _config() -> dict:
+    return yaml.safe_load((REPO / "configs" / "csgnn-shapes.yaml").read_text())
+
+
+def test_ema_weights_are_saved_and_differ_from_the_raw_weights(tmp_path):
+    train(_config(), tmp_path / "ema", TINY + ["trainer.ema_decay=0.5"])
+    ckpt = load_checkpoint(tmp_path / "ema" / "last.ckpt")
+    raw = ckpt["current_model_state"]  # the optimiser's weights; state_dict holds the average
+    avg = ckpt["state_dict"]
+    floats = [k for k, v in avg.items() if v.is_floating_point() and k in raw]
+    assert floats and any(not torch.equal(avg[k], raw[k]) for k in floats)
+    # integer buffers (BatchNorm step counters) are copied, not averaged and truncated
+    ints = [k for k, v in avg.items() if not v.is_floating_point()]
+    assert ints and all(torch.equal(avg[k], raw[k]) for k in ints)
+    # without the option there is no average in the checkpoint
+    train(_config(), tmp_path / "plain", TINY)
+    assert "current_model_state" not in load_checkpoint(tmp_path / "plain" / "last.ckpt")
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, 1.5])
+def test_ema_decay_out_of_range_is_a_clear_error(tmp_path, decay):
+    with pytest.raises(EquisymError, match="ema_decay"):
+        train(_config(), tmp_path / "bad", TINY + [f"trainer.ema_decay={decay}"])
+    assert not (tmp_path / "bad").exists()
