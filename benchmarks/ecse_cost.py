@@ -21,6 +21,7 @@ on the weights, and neither does the time. Writes benchmarks/results/ecse_cost.j
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from pathlib import Path
@@ -104,8 +105,7 @@ def main() -> None:
 
     # exactness next to cost: worst relative energy change under random O(3) rotations (float64)
     g64 = graph.to(dtype=torch.float64)
-    pet64 = PET.from_preset(args.preset, species=[1, 6], cutoff=args.cutoff).double().eval()
-    pet64.load_state_dict(pet.state_dict())
+    pet64 = copy.deepcopy(pet).double().eval()
     aux64 = aux.double()
     check = {
         "bare": pet64,
