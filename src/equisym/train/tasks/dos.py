@@ -124,6 +124,14 @@ class DOSConfig(RunConfig):
     """The band-energy term is on from this fraction of training on (of ``trainer.max_time``
     when set, else of ``max_epochs``): 0 = throughout; e.g. 0.7 = only for the last 30 %,
     once the DOS is close (validation always reports it)."""
+    freeze_batchnorm_start: float = 1.0
+    """From this fraction of training on (as ``band_energy_start``), BatchNorm layers use and
+    keep their running statistics, as at evaluation. Training batches hold a few atoms of a few
+    structures, so their statistics differ from the population's, and a model trained only
+    with batch statistics is biased in evaluation mode: CSGNN-DOS's band energy came out
+    +0.05–0.12 eV/atom too high on its own training batches in evaluation mode and within
+    ±0.04 in training mode. Freezing for the last part lets the weights (and the band-energy
+    term) adapt to the statistics used at inference. 1 = never (the paper)."""
     atom_loss_weight: float = 0.0
     """Weight of the same loss on each atom's contribution against its atom-projected DOS
     (the data have it); 0 = the paper's structure-level loss only."""
@@ -489,6 +497,10 @@ class DOSModule(TaskModule):
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         frac = self._progress()
+        if self.cfg.freeze_batchnorm_start < 1 and frac >= self.cfg.freeze_batchnorm_start:
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()  # Lightning sets train mode again every epoch
         if not self._by_time():
             return
         o = self.cfg.optim
@@ -654,8 +666,11 @@ class DOSTask(Task):
                 f"data.train_atoms_per_structure must be a positive integer (or null) and needs csgnn-dos or soap-dos; "
                 f"got {k} with {kind}"
             )
-        if cfg.band_energy_weight < 0 or cfg.atom_loss_weight < 0 or not 0 <= cfg.band_energy_start <= 1:
-            raise EquisymError("band_energy_weight and atom_loss_weight must be >= 0, band_energy_start in [0, 1]")
+        if (cfg.band_energy_weight < 0 or cfg.atom_loss_weight < 0 or not 0 <= cfg.band_energy_start <= 1
+                or not 0 <= cfg.freeze_batchnorm_start <= 1):
+            raise EquisymError(
+                "band_energy_weight and atom_loss_weight must be >= 0, band_energy_start and freeze_batchnorm_start in [0, 1]"
+            )
         if not 0.0 <= cfg.loss_alpha <= 1.0:
             raise EquisymError(f"loss_alpha must lie in [0, 1], got {cfg.loss_alpha}")
         if cfg.eval.average_rotations < 0 or (cfg.eval.average_rotations > 0 and kind != "csgnn-dos"):
