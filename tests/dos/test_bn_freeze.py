@@ -11,7 +11,8 @@ from tests.conftest import REPO
 
 def _module_and_batch(tiny_dos, *overrides):
     config = yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text())
-    task, cfg = load_config(config, [f"data.root={tiny_dos}", "model.preset=tiny", "trainer.max_time=null", *overrides])
+    task, cfg = load_config(config, [f"data.root={tiny_dos}", "model.preset=tiny", "trainer.max_time=null", "band_energy_weight=0",
+                                     *overrides])
     datamodule = task.build_datamodule(cfg)
     datamodule.setup("fit")
     return task.build_module(cfg), next(iter(datamodule.train_dataloader()))
