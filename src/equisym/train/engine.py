@@ -87,7 +87,8 @@ class TrainerConfig:
     ema_decay: float | None = None
     """Keep an exponential moving average of the weights (and BatchNorm statistics) with this
     decay per step (e.g. 0.999); validation, checkpoints and the final model use the average
-    (Lightning's ``EMAWeightAveraging``). Damps the step-to-step noise of the weights."""
+    (Lightning's ``WeightAveraging`` with :func:`_ema_step`, which copies integer buffers
+    instead of averaging and truncating them). Damps the step-to-step noise of the weights."""
 
     def lightning_kwargs(self) -> dict:
         kwargs = to_dict(self)
