@@ -77,12 +77,17 @@ def run_equisym(model: str, seed: int, budget: int, out: Path, pet_overrides: li
     result = {"model": model, "seed": seed, "budget_s": budget, "wall_s": round(time.time() - t0, 1), "training": metrics["training"]}
     if model == "pet":
         result["overrides"] = list(pet_overrides or [])
-    for mode in ("bare", "ecse", "average"):
-        if mode in metrics:
-            result[mode] = metrics[mode]
+    _store_scores(result, metrics)
     if model == "pet":
         result["cost"] = ecse_cost(run_dir / "best.ckpt")
     return result
+
+
+def _store_scores(result: dict, metrics: dict) -> None:
+    """Copy the test scores of each evaluation mode (bare, ECSE, averaging) into ``result``."""
+    for mode in ("bare", "ecse", "average"):
+        if mode in metrics:
+            result[mode] = metrics[mode]
 
 
 def ecse_cost(ckpt: Path, n: int = 20) -> dict:
@@ -265,10 +270,7 @@ def rescore_pet(seed: int, budget: int) -> None:
     torch.set_num_threads(1)
     out = result_dir("pet", seed, budget)
     result = json.loads((out / "result.json").read_text())
-    metrics = evaluate_checkpoint(out / "run" / "best.ckpt", out / "run" / "eval")
-    for mode in ("bare", "ecse", "average"):
-        if mode in metrics:
-            result[mode] = metrics[mode]
+    _store_scores(result, evaluate_checkpoint(out / "run" / "best.ckpt", out / "run" / "eval"))
     result["cost"] = ecse_cost(out / "run" / "best.ckpt")
     result["rescored"] = time.strftime("%Y-%m-%d %H:%M")
     (out / "result.json").write_text(json.dumps(result, indent=2))

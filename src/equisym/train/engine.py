@@ -90,6 +90,10 @@ class TrainerConfig:
     (Lightning's ``WeightAveraging`` with :func:`_ema_step`, which copies integer buffers
     instead of averaging and truncating them). Damps the step-to-step noise of the weights."""
 
+    def __post_init__(self) -> None:
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise EquisymError(f"trainer.ema_decay must lie in (0, 1) (e.g. 0.999) or be null, got {self.ema_decay}")
+
     def lightning_kwargs(self) -> dict:
         kwargs = to_dict(self)
         kwargs.pop("progress_bar")
@@ -193,9 +197,6 @@ def load_config(data: dict, overrides: list[str] | None = None) -> tuple[Task, A
         raise EquisymError(f"config key 'task' must be one of {', '.join(sorted(TASKS))}; got {name!r}")
     task = TASKS[name]
     cfg = task.expand(from_dict(task.config_class, data))
-    ema = getattr(getattr(cfg, "trainer", None), "ema_decay", None)
-    if ema is not None and not 0.0 < ema < 1.0:
-        raise EquisymError(f"trainer.ema_decay must lie in (0, 1) (e.g. 0.999) or be null, got {ema}")
     return task, cfg
 
 
@@ -212,6 +213,18 @@ class TaskModule(L.LightningModule):
 
     def configure_optimizers(self):
         return configure_optimizers(self, self.cfg.optim, self.monitor)
+
+    def on_train_start(self) -> None:
+        self._train_start = time.time()
+
+    def elapsed_time_fraction(self) -> float | None:
+        """Elapsed fraction of ``trainer.max_time`` since training (re)started, in [0, 1];
+        None without a time budget. For schedules that follow the wall clock."""
+        budget = self.cfg.trainer.max_time_seconds
+        if budget is None:
+            return None
+        start = getattr(self, "_train_start", None)
+        return 0.0 if start is None else min(1.0, (time.time() - start) / max(budget, 1.0))
 
 
 def _version() -> str:

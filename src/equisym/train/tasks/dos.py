@@ -487,13 +487,10 @@ class DOSModule(TaskModule):
 
     def _progress(self) -> float:
         """Elapsed fraction of training: of ``trainer.max_time`` when set, else of ``max_epochs``."""
-        import time
-
-        if self.cfg.trainer.max_time is None:
+        frac = self.elapsed_time_fraction()
+        if frac is None:
             return min(1.0, self.current_epoch / max(1, self.cfg.trainer.max_epochs))
-        if not hasattr(self, "_t0"):
-            self._t0 = time.time()
-        return min(1.0, (time.time() - self._t0) / max(1.0, self.cfg.trainer.max_time_seconds))
+        return frac
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         frac = self._progress()

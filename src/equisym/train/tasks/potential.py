@@ -158,14 +158,11 @@ class PotentialModule(TaskModule):
         self.sigma0.copy_(sig)
         self.initialized.fill_(True)
 
-    def on_train_start(self) -> None:
-        self._t0 = time.time()
-
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         cfg = self.cfg
         if not cfg.lr_by_time or not cfg.trainer.max_time:
             return
-        frac = min(1.0, (time.time() - getattr(self, "_t0", time.time())) / max(cfg.trainer.max_time_seconds, 1.0))
+        frac = self.elapsed_time_fraction()
         lr0, floor = cfg.optim.lr, cfg.optim.min_lr
         if frac < 0.02:
             lr = lr0 * (frac / 0.02 * 0.9 + 0.1)
