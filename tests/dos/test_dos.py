@@ -39,14 +39,18 @@ def _structures() -> list[Atoms]:
     return [c60, sheet]
 
 
+SMOOTH = AtomSpheresConfig(level=LEVEL, assignment="smooth")
+
+
+@pytest.mark.parametrize("cfg", [CFG, SMOOTH], ids=["nearest", "smooth"])
 @pytest.mark.parametrize("index", [0, 1], ids=["C60", "graphene-pbc"])
-def test_input_exactly_equivariant_under_icosahedral_rotations(index):
+def test_input_exactly_equivariant_under_icosahedral_rotations(index, cfg):
     atoms = _structures()[index]
-    base = atom_spheres(atoms, CFG)
+    base = atom_spheres(atoms, cfg)
     perms = icosahedral_permutations(LEVEL)
     worst = 0.0
     for g, rot in enumerate(icosahedral_rotations().double().numpy()):
-        x = atom_spheres(_rotated(atoms, rot), CFG)
+        x = atom_spheres(_rotated(atoms, rot), cfg)
         # rotating the structure moves vertex v's content to vertex perm[g, v]
         worst = max(worst, float((x[:, perms[g]] - base).abs().max()))
     assert worst < 1e-6, worst
@@ -54,25 +58,83 @@ def test_input_exactly_equivariant_under_icosahedral_rotations(index):
     errors = []
     for seed in range(3):
         rot = random_rotation(generator=torch.Generator().manual_seed(seed), dtype=torch.float64).numpy()
-        errors.append(float((atom_spheres(_rotated(atoms, rot), CFG) - base).abs().max()))
+        errors.append(float((atom_spheres(_rotated(atoms, rot), cfg) - base).abs().max()))
     print(f"random-rotation max |Δinput| = {max(errors):.3f} (1/Å)")
     assert max(errors) > 1e-2
 
 
-def test_input_values_and_rotation_shortcut():
+@pytest.mark.parametrize("cfg", [CFG, SMOOTH], ids=["nearest", "smooth"])
+def test_input_values_and_rotation_shortcut(cfg):
     atoms = _structures()[1]
-    sparse = atom_spheres_sparse(atoms.get_positions(), np.asarray(atoms.get_cell()), atoms.get_pbc(), CFG)
-    dense = densify([sparse], CFG)
-    # every neighbour within 7 Å contributes 1/d: totals per atom match a direct count
+    sparse = atom_spheres_sparse(atoms.get_positions(), np.asarray(atoms.get_cell()), atoms.get_pbc(), cfg)
+    dense = densify([sparse], cfg)
+    # every neighbour within 7 Å contributes 1/d (times the cutoff switch in smooth mode):
+    # totals per atom match a direct count
     from ase.neighborlist import neighbor_list
 
     i, d = neighbor_list("id", atoms, 7.0)
-    expected = np.bincount(i, weights=1 / d, minlength=len(atoms))
+    width = (cfg.cutoff - cfg.r_min) / cfg.num_bins
+    switch = np.ones_like(d) if cfg.assignment == "nearest" else 0.5 * (1 + np.cos(np.pi * np.clip((d - 7.0 + width) / width, 0, 1)))
+    expected = np.bincount(i, weights=switch / d, minlength=len(atoms))
     np.testing.assert_allclose(dense.sum(dim=(1, 2)).numpy(), expected, rtol=1e-5)
     # rotating the stored directions == recomputing the rotated structure
     rot = random_rotation(generator=torch.Generator().manual_seed(5), dtype=torch.float64).numpy()
-    shortcut = densify([sparse], CFG, [rot])
-    assert float((shortcut - atom_spheres(_rotated(atoms, rot), CFG)).abs().max()) < 1e-6
+    shortcut = densify([sparse], cfg, [rot])
+    assert float((shortcut - atom_spheres(_rotated(atoms, rot), cfg)).abs().max()) < 1e-6
+    # the atom subset keeps exactly the rows of those atoms
+    sub = np.array([3, 0, 7])
+    np.testing.assert_allclose(densify([sparse.select(sub)], cfg).numpy(), dense[sub].numpy())
+
+
+def _moving_pair_input(cfg: AtomSpheresConfig, position: np.ndarray) -> torch.Tensor:
+    """Input of a fixed pair (0, 2) and a moving pair (1, 3) whose atom 1 sits at ``position``."""
+    fixed = [[0.0, 0.0, 0.0], [0.0, 1.4, 0.0]]
+    atoms = Atoms("C4", positions=[fixed[0], position, fixed[1], position + np.array([1.4, 0.0, 0.0])])
+    return atom_spheres(atoms, cfg)
+
+
+@pytest.mark.parametrize("path", ["radial", "angular", "cutoff"])
+def test_smooth_input_is_continuous_and_nearest_is_not(path):
+    """A neighbour moved in small steps (along the bond, around the centre, out through the
+    cutoff) changes the smooth input by at most a constant times the step; the paper's
+    nearest-vertex / hard-bin input jumps (its largest change does not shrink with the step)."""
+
+    def trajectory(t: np.ndarray) -> np.ndarray:
+        if path == "radial":
+            return np.stack([1.3 + 0.6 * t, 0.2 + 0 * t, 0.1 + 0 * t], 1)
+        if path == "angular":
+            phi = 0.1 + 0.8 * t
+            return 1.5 * np.stack([np.cos(phi), np.sin(phi), 0.3 + 0 * t], 1) / np.sqrt(1.09)
+        return np.stack([6.7 + 0.4 * t, 0.1 + 0 * t, 0.0 * t], 1)
+
+    def largest_jump(cfg, n):
+        xs = [_moving_pair_input(cfg, p) for p in trajectory(np.linspace(0, 1, n))]
+        return max(float((b - a).abs().max()) for a, b in zip(xs, xs[1:]))
+
+    smooth_jumps = [largest_jump(SMOOTH, n) for n in (101, 401)]
+    nearest_jumps = [largest_jump(CFG, n) for n in (101, 401)]
+    assert smooth_jumps[1] < 0.5 * smooth_jumps[0], smooth_jumps
+    assert nearest_jumps[1] > 0.9 * nearest_jumps[0] > 0.1, nearest_jumps
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3, 4])
+def test_smooth_angular_kernel_fits_the_candidates(level):
+    """Every direction has a vertex inside the kernel (weights sum to 1) and no vertex inside it
+    is missed by the candidate search, at both ends of the allowed width."""
+    from equisym.data.atom_spheres import _ANGULAR_CANDIDATES, angular_assignment
+    from equisym.geometry.icosphere import icosphere, nearest_vertices
+
+    u = torch.randn(20000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(level))
+    u = u / u.norm(dim=1, keepdim=True)
+    edge = icosphere(level).mean_edge_length
+    cos, _ = nearest_vertices(u, level, _ANGULAR_CANDIDATES + 1)
+    chord = (2 - 2 * cos).clamp_min(0).sqrt() / edge
+    assert float(chord[:, 0].max()) < 0.7 and float(chord[:, -1].min()) > 1.15
+    for width in (0.7, 1.15):
+        pair, vertex, weight = angular_assignment(u.numpy(), AtomSpheresConfig(level=level, assignment="smooth", angular_width=width))
+        np.testing.assert_allclose(np.bincount(pair, weights=weight, minlength=len(u)), 1.0, rtol=1e-5)
+    with pytest.raises(EquisymError, match="angular_width"):
+        AtomSpheresConfig(level=level, assignment="smooth", angular_width=0.5).validate()
 
 
 def _tiny_model() -> CSGNNDOS:

@@ -14,6 +14,24 @@ icosphere around it:
 The B radial bins are the *channels* of a single-shell signal (the paper's choice), so one
 atom's input has shape ``(V, B)`` with V = 10·4^level + 2 vertices.
 
+**Smooth assignment (our change, ``assignment="smooth"``).** The paper's rule above is
+piecewise constant: a neighbour moving by less than a bin (0.19 Å) or a vertex spacing
+(a 0.45 Å step at 1.5 Å for level 2) changes nothing, then jumps. Thermal displacements (~0.05 Å)
+that move the DOS are thus mostly invisible. The smooth rule spreads each neighbour
+continuously instead:
+
+- radial: linear ("hat") interpolation between the two nearest bin *centres*
+  ``r_min + (b + ½)·w``, so the input encodes the distance inside a bin;
+- direction: every vertex v within ``h = angular_width × mean edge length`` of the unit
+  direction u gets ``(1 − |v − u|²/h²)²``, normalised to sum 1 over those vertices (at least
+  one is always within h: the icosphere's covering radius is ~0.63 mean edge);
+- the value ``1/d`` is multiplied by a cosine switch-off over the last bin before the cutoff,
+  so neighbours enter the sphere continuously.
+
+The signal is then a continuous function of the positions, and still *exactly* permuted by
+the 60 icosahedral rotations (the weights depend only on distances to the vertex set, which
+those rotations map onto itself).
+
 The signal is sparse (a few hundred non-zeros out of V·B), so structures are stored as
 :class:`SparseAtomSpheres` (one entry per neighbour pair) and densified per batch with
 :func:`densify`.
@@ -30,6 +48,7 @@ equivariant (discrete grid). Units: distances in Å, values in 1/Å (``inverse``
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -39,6 +58,7 @@ import torch
 from equisym.errors import EquisymError
 from equisym.geometry.icosphere import icosphere, nearest_vertices
 from equisym.geometry.neighbors import neighbor_list
+from equisym.geometry.switching import cosine_cutoff
 
 __all__ = ["AtomSpheresConfig", "SparseAtomSpheres", "atom_spheres_sparse", "atom_spheres", "densify", "check_carbon"]
 
@@ -57,6 +77,11 @@ class AtomSpheresConfig:
     """Number B of radial bins between ``r_min`` and ``cutoff`` (the input channels)."""
     weighting: Literal["inverse", "inverse_sq", "none"] = "inverse"
     """Value added per neighbour: 1/d, 1/d², or 1."""
+    assignment: Literal["nearest", "smooth"] = "nearest"
+    """``nearest``: nearest vertex and hard radial bin (the paper); ``smooth``: continuous
+    radial and angular interpolation with a cutoff switch (see the module docstring)."""
+    angular_width: float = 1.0
+    """``smooth`` only: kernel radius h on the unit sphere, in mean icosphere edge lengths (0.6–1.2)."""
 
     def validate(self) -> None:
         if not 0 <= self.level <= 6:
@@ -67,31 +92,49 @@ class AtomSpheresConfig:
             raise EquisymError(f"atom spheres: num_bins must be >= 1, got {self.num_bins}")
         if self.weighting not in ("inverse", "inverse_sq", "none"):
             raise EquisymError(f"atom spheres: weighting must be inverse, inverse_sq or none, got {self.weighting!r}")
+        if self.assignment not in ("nearest", "smooth"):
+            raise EquisymError(f"atom spheres: assignment must be nearest or smooth, got {self.assignment!r}")
+        if not 0.7 <= self.angular_width <= 1.15:
+            # below ~0.63 a direction can have no vertex within h (covering radius); above ~1.2
+            # one can have more than the _ANGULAR_CANDIDATES examined (checked in the tests)
+            raise EquisymError(f"atom spheres: angular_width must be in [0.7, 1.15], got {self.angular_width}")
 
     @property
     def num_vertices(self) -> int:
         return icosphere(self.level).num_vertices
 
 
+_ANGULAR_CANDIDATES = 8  # vertices examined per direction in the smooth assignment
+
+
 @dataclass
 class SparseAtomSpheres:
     """The spherical input of one structure, as coordinate lists.
 
+    One *pair* per (centre atom, neighbour within the cutoff); each pair adds
+    ``value · w_v · (1 − t)`` at (vertex v, bin ``radial``) and ``value · w_v · t`` at
+    (v, ``radial + 1``) for its vertices v with angular weights w_v.
+
     Shapes:
-        - atom: ``(E,)`` int64, the centre atom of each entry (one entry per neighbour pair).
-        - vertex: ``(E,)`` int64, nearest icosphere vertex of the pair's direction.
-        - radial: ``(E,)`` int64, radial bin.
-        - value: ``(E,)`` float32.
-        - directions: ``(E, 3)`` float32 unit vectors centre → neighbour (to re-map the
-          input under a rotation without recomputing the neighbour list).
+        - atom: ``(P,)`` int64, the centre atom of each pair.
+        - radial: ``(P,)`` int64, lower radial bin.
+        - radial_upper: ``(P,)`` float32, t in [0, 1] (0 for the paper's hard bins).
+        - value: ``(P,)`` float32, 1/d (times the cutoff switch in smooth mode).
+        - directions: ``(P, 3)`` float32 unit vectors centre → neighbour (to re-map the input
+          under a rotation without recomputing the neighbour list).
+        - vertex_pair, vertex, vertex_weight: ``(M,)`` int64, int64, float32: pair index,
+          icosphere vertex and angular weight (M = P with weight 1 for the nearest vertex).
         - n_atoms: number of atoms N; the dense form is ``(N, V, num_bins)``.
     """
 
     atom: np.ndarray
-    vertex: np.ndarray
     radial: np.ndarray
+    radial_upper: np.ndarray
     value: np.ndarray
     directions: np.ndarray
+    vertex_pair: np.ndarray
+    vertex: np.ndarray
+    vertex_weight: np.ndarray
     n_atoms: int
 
     def select(self, atoms: np.ndarray) -> "SparseAtomSpheres":
@@ -100,19 +143,46 @@ class SparseAtomSpheres:
         new_index = np.full(self.n_atoms, -1, dtype=np.int64)
         new_index[atoms] = np.arange(len(atoms))
         keep = new_index[self.atom] >= 0
+        new_pair = np.cumsum(keep) - 1
+        keep_vertex = keep[self.vertex_pair]
         return SparseAtomSpheres(
             atom=new_index[self.atom[keep]],
-            vertex=self.vertex[keep],
             radial=self.radial[keep],
+            radial_upper=self.radial_upper[keep],
             value=self.value[keep],
             directions=self.directions[keep],
+            vertex_pair=new_pair[self.vertex_pair[keep_vertex]],
+            vertex=self.vertex[keep_vertex],
+            vertex_weight=self.vertex_weight[keep_vertex],
             n_atoms=len(atoms),
         )
 
-    def rotated_vertices(self, rotation: np.ndarray, level: int) -> np.ndarray:
-        """Nearest vertices of the directions rotated by ``rotation`` ``(3, 3)``: ``(E,)`` int64."""
-        rotated = torch.from_numpy(self.directions.astype(np.float64) @ np.asarray(rotation, dtype=np.float64).T)
-        return nearest_vertices(rotated, level, k=1)[1][:, 0].numpy()
+    def rotated(self, rotation: np.ndarray, config: "AtomSpheresConfig") -> "SparseAtomSpheres":
+        """The input of the structure rotated by ``rotation`` ``(3, 3)`` (directions rotated, vertices assigned again)."""
+        directions = self.directions.astype(np.float64) @ np.asarray(rotation, dtype=np.float64).T
+        pair, vertex, weight = angular_assignment(directions, config)
+        return dataclasses.replace(self, directions=directions.astype(np.float32), vertex_pair=pair, vertex=vertex, vertex_weight=weight)
+
+
+def angular_assignment(directions: np.ndarray, config: "AtomSpheresConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Icosphere vertices and weights of unit ``directions`` ``(P, 3)``.
+
+    Returns ``(pair, vertex, weight)``, each ``(M,)``: ``nearest`` gives each direction its
+    nearest vertex with weight 1 (M = P); ``smooth`` gives every vertex within h of the
+    direction the weight ``(1 − |v − u|²/h²)²``, normalised per direction (M ≈ 3.5 P).
+    """
+    directions = torch.from_numpy(np.asarray(directions, dtype=np.float64))
+    n = len(directions)
+    if config.assignment == "nearest":
+        vertex = nearest_vertices(directions, config.level, k=1)[1][:, 0].numpy()
+        return np.arange(n, dtype=np.int64), vertex, np.ones(n, dtype=np.float32)
+    cos, vert = nearest_vertices(directions, config.level, k=_ANGULAR_CANDIDATES)
+    h = config.angular_width * icosphere(config.level).mean_edge_length
+    chord_sq = (2.0 - 2.0 * cos).clamp_min(0.0)
+    weight = (1.0 - chord_sq / h**2).clamp_min(0.0) ** 2
+    weight = weight / weight.sum(1, keepdim=True)
+    pair, slot = torch.nonzero(weight > 0, as_tuple=True)
+    return pair.numpy(), vert[pair, slot].numpy(), weight[pair, slot].numpy().astype(np.float32)
 
 
 def check_carbon(numbers: np.ndarray, name: str = "structure") -> None:
@@ -167,23 +237,32 @@ def atom_spheres_sparse(
             f"({len(lonely)} such atom(s)); its spherical input would be empty"
         )
     d = nl.distances
-    directions = torch.from_numpy(nl.vectors / d[:, None])
-    _, vertex = nearest_vertices(directions, config.level, k=1)
-    vertex = vertex[:, 0].numpy()
+    directions = nl.vectors / d[:, None]
     width = (config.cutoff - config.r_min) / config.num_bins
-    radial = np.clip(np.floor((d - config.r_min) / width).astype(np.int64), 0, config.num_bins - 1)
     if config.weighting == "inverse":
         value = 1.0 / d
     elif config.weighting == "inverse_sq":
         value = 1.0 / d**2
     else:
         value = np.ones_like(d)
+    if config.assignment == "nearest":
+        radial = np.clip(np.floor((d - config.r_min) / width).astype(np.int64), 0, config.num_bins - 1)
+        upper = np.zeros_like(d)
+    else:  # hat functions on the bin centres; a cosine switch over the last bin width
+        u = np.clip((d - config.r_min) / width - 0.5, 0.0, config.num_bins - 1)
+        radial = np.minimum(np.floor(u).astype(np.int64), config.num_bins - 2) if config.num_bins > 1 else np.zeros(len(d), np.int64)
+        upper = u - radial if config.num_bins > 1 else np.zeros_like(d)
+        value = value * cosine_cutoff(torch.from_numpy(d), config.cutoff, width).numpy()
+    pair, vertex, weight = angular_assignment(directions, config)
     return SparseAtomSpheres(
         atom=nl.centers.astype(np.int64),
-        vertex=vertex.astype(np.int64),
         radial=radial,
+        radial_upper=upper.astype(np.float32),
         value=value.astype(np.float32),
-        directions=directions.numpy().astype(np.float32),
+        directions=directions.astype(np.float32),
+        vertex_pair=pair,
+        vertex=vertex.astype(np.int64),
+        vertex_weight=weight,
         n_atoms=n_atoms,
     )
 
@@ -207,12 +286,18 @@ def densify(
     out = torch.zeros(total * v * b, dtype=torch.float32)
     flats, values, offset = [], [], 0
     for k, s in enumerate(structures):
-        vertex = s.vertex if rotations is None else s.rotated_vertices(rotations[k], config.level)
-        flats.append(torch.from_numpy((s.atom + offset) * (v * b) + vertex * b + s.radial))
-        values.append(torch.from_numpy(s.value))
+        if rotations is not None:
+            s = s.rotated(rotations[k], config)
+        pair = s.vertex_pair
+        flat = (s.atom[pair] + offset) * (v * b) + s.vertex * b + s.radial[pair]
+        val = s.value[pair] * s.vertex_weight
+        upper = s.radial_upper[pair]
+        lower_only = upper == 0
+        flats += [flat, flat[~lower_only] + 1]
+        values += [val * (1.0 - upper), (val * upper)[~lower_only]]
         offset += s.n_atoms
     if flats:
-        out.index_add_(0, torch.cat(flats), torch.cat(values))
+        out.index_add_(0, torch.from_numpy(np.concatenate(flats)), torch.from_numpy(np.concatenate(values).astype(np.float32)))
     return out.reshape(total, v, b)
 
 

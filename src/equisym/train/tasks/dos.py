@@ -58,6 +58,11 @@ class DOSSpheresConfig:
     """Radial bins = input channels of the model."""
     weighting: str = "inverse"
     """Value per neighbour: ``inverse`` (1/d), ``inverse_sq`` or ``none``."""
+    assignment: str = "nearest"
+    """``nearest`` (the paper: nearest vertex, hard radial bin) or ``smooth`` (continuous radial
+    and angular interpolation, see :mod:`equisym.data.atom_spheres`)."""
+    angular_width: float = 1.0
+    """``smooth`` only: angular kernel radius in mean icosphere edge lengths."""
 
 
 @dataclass
@@ -328,7 +333,15 @@ class DOSCollate:
 
 def _spheres_config(cfg: DOSConfig) -> AtomSpheresConfig:
     s = cfg.data.spheres
-    return AtomSpheresConfig(level=int(cfg.model["level"]), cutoff=s.cutoff, r_min=s.r_min, num_bins=s.num_bins, weighting=s.weighting)
+    return AtomSpheresConfig(
+        level=int(cfg.model["level"]),
+        cutoff=s.cutoff,
+        r_min=s.r_min,
+        num_bins=s.num_bins,
+        weighting=s.weighting,
+        assignment=s.assignment,
+        angular_width=s.angular_width,
+    )
 
 
 class DOSDataModule(L.LightningDataModule):
