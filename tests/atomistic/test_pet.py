@@ -23,10 +23,10 @@ def _methane_like(seed=0, n=3):
     return batch_graphs(graphs)
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[{}, {"norm": "pre", "norm_type": "rms", "feedforward": "swiglu"}], ids=["paper", "rms-swiglu"])
+def model(request):
     torch.manual_seed(0)
-    m = PET.from_preset("tiny", species=[1, 6], cutoff=3.0, cutoff_width=0.5).double()
+    m = PET.from_preset("tiny", species=[1, 6], cutoff=3.0, cutoff_width=0.5, **request.param).double()
     with torch.no_grad():  # make the output non-trivial
         m.energy_scale.fill_(3.0)
     return m.eval()

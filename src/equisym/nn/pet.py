@@ -69,6 +69,11 @@ class PETConfig:
     """ρ in m_ij ← ρ (m_ij + x_ji)."""
     norm: Literal["post", "pre"] = "post"
     """Transformer layer normalisation (paper: post)."""
+    norm_type: Literal["layer", "rms"] = "layer"
+    """``layer`` (LayerNorm, the paper) or ``rms`` (RMSNorm, as metatrain's PET)."""
+    feedforward: Literal["silu", "swiglu"] = "silu"
+    """Transformer feed-forward: ``silu`` (Linear → SiLU → Linear, the paper) or ``swiglu``
+    (gated: ``W_out (a ⊙ σ(b))`` with ``[a, b] = W_in x``, as metatrain's PET)."""
     blend_species: bool = True
     """Blocks > 1 also concatenate the neighbour species embedding into the token."""
     bond_energies: bool = True
@@ -134,14 +139,35 @@ class CutoffAttention(nn.Module):
         return self.out(y)
 
 
-class TransformerLayer(nn.Module):
-    """Transformer layer (post- or pre-LayerNorm) with :class:`CutoffAttention` and a SiLU FFN."""
+class SwiGLU(nn.Module):
+    """Gated feed-forward ``W_out (a ⊙ σ(b))`` with ``[a, b] = W_in x``: ``(..., d) → (..., d)``."""
 
-    def __init__(self, d: int, heads: int, d_ff: int, norm: str) -> None:
+    def __init__(self, d: int, d_ff: int) -> None:
+        super().__init__()
+        self.w_in = nn.Linear(d, 2 * d_ff)
+        self.w_out = nn.Linear(d_ff, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.w_in(x).chunk(2, dim=-1)
+        return self.w_out(a * torch.sigmoid(b))
+
+
+def _norm(kind: str, d: int) -> nn.Module:
+    return nn.RMSNorm(d) if kind == "rms" else nn.LayerNorm(d)
+
+
+class TransformerLayer(nn.Module):
+    """Transformer layer (post- or pre-normalisation) with :class:`CutoffAttention` and a
+    SiLU or SwiGLU feed-forward."""
+
+    def __init__(self, d: int, heads: int, d_ff: int, norm: str, norm_type: str = "layer", feedforward: str = "silu") -> None:
         super().__init__()
         self.attn = CutoffAttention(d, heads)
-        self.ff = nn.Sequential(nn.Linear(d, d_ff), nn.SiLU(), nn.Linear(d_ff, d))
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        if feedforward == "swiglu":
+            self.ff = SwiGLU(d, d_ff)
+        else:
+            self.ff = nn.Sequential(nn.Linear(d, d_ff), nn.SiLU(), nn.Linear(d_ff, d))
+        self.ln1, self.ln2 = _norm(norm_type, d), _norm(norm_type, d)
         self.pre = norm == "pre"
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -164,9 +190,11 @@ class PETBlock(nn.Module):
         n_in = 2 if (first or not cfg.blend_species) else 3
         self.compress = _mlp(n_in * d, d, d)
         self.central = nn.Embedding(n_species, d)
-        self.layers = nn.ModuleList(TransformerLayer(d, cfg.num_heads, cfg.d_feedforward, cfg.norm) for _ in range(cfg.num_layers))
+        self.layers = nn.ModuleList(
+            TransformerLayer(d, cfg.num_heads, cfg.d_feedforward, cfg.norm, cfg.norm_type, cfg.feedforward) for _ in range(cfg.num_layers)
+        )
         if cfg.norm == "pre":
-            self.final_ln = nn.LayerNorm(d)
+            self.final_ln = _norm(cfg.norm_type, d)
         self.atom_head = _mlp(d, cfg.d_head, 1, layers=3)
         self.bond_head = _mlp(d, cfg.d_head, 1, layers=3) if cfg.bond_energies else None
         self.blend = cfg.blend_species and not first
