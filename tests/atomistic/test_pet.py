@@ -40,6 +40,9 @@ def test_presets_and_registry():
     assert (paper.config.num_layers, paper.config.num_blocks, paper.config.cutoff, paper.config.cutoff_width) == (3, 3, 5.0, 0.2)
     m, section = build_model({"name": "pet", "preset": "tiny", "species": [1, 8]})
     assert isinstance(m, PET) and section["d_model"] == 16
+    no_bias = PET.from_preset("tiny", species=[1, 6], atom_readout_bias=False)
+    assert all(block.atom_head[-1].bias is None for block in no_bias.blocks)
+    assert all(block.atom_head[-1].bias is not None for block in small.blocks)
     with pytest.raises(EquisymError, match="divisible"):
         PET.from_preset("tiny", d_model=15)
     with pytest.raises(EquisymError, match="did you mean"):

@@ -76,6 +76,10 @@ class PETConfig:
     (gated: ``W_out (a ⊙ σ(b))`` with ``[a, b] = W_in x``, as metatrain's PET)."""
     blend_species: bool = True
     """Blocks > 1 also concatenate the neighbour species embedding into the token."""
+    atom_readout_bias: bool = True
+    """Output bias of the atom readouts. It duplicates the per-species baseline energies, and
+    with Adam it takes steps of ~lr whatever its gradient, times the energy scale, so it makes
+    the energy offset wander between epochs; ``false`` leaves the offset to the baseline."""
     bond_energies: bool = True
     """Add cutoff-weighted bond (edge) readouts to the atomic energies."""
     use_only_length: bool = False
@@ -104,11 +108,11 @@ PET_PRESETS: dict[str, dict] = {
 }
 
 
-def _mlp(d_in: int, d_hidden: int, d_out: int, layers: int = 2) -> nn.Sequential:
+def _mlp(d_in: int, d_hidden: int, d_out: int, layers: int = 2, out_bias: bool = True) -> nn.Sequential:
     mods: list[nn.Module] = [nn.Linear(d_in, d_hidden), nn.SiLU()]
     for _ in range(layers - 2):
         mods += [nn.Linear(d_hidden, d_hidden), nn.SiLU()]
-    mods.append(nn.Linear(d_hidden, d_out))
+    mods.append(nn.Linear(d_hidden, d_out, bias=out_bias))
     return nn.Sequential(*mods)
 
 
@@ -195,7 +199,7 @@ class PETBlock(nn.Module):
         )
         if cfg.norm == "pre":
             self.final_ln = _norm(cfg.norm_type, d)
-        self.atom_head = _mlp(d, cfg.d_head, 1, layers=3)
+        self.atom_head = _mlp(d, cfg.d_head, 1, layers=3, out_bias=cfg.atom_readout_bias)
         self.bond_head = _mlp(d, cfg.d_head, 1, layers=3) if cfg.bond_energies else None
         self.blend = cfg.blend_species and not first
 

@@ -332,16 +332,7 @@ class DOSCollate:
 
 
 def _spheres_config(cfg: DOSConfig) -> AtomSpheresConfig:
-    s = cfg.data.spheres
-    return AtomSpheresConfig(
-        level=int(cfg.model["level"]),
-        cutoff=s.cutoff,
-        r_min=s.r_min,
-        num_bins=s.num_bins,
-        weighting=s.weighting,
-        assignment=s.assignment,
-        angular_width=s.angular_width,
-    )
+    return AtomSpheresConfig(level=int(cfg.model["level"]), **dataclasses.asdict(cfg.data.spheres))
 
 
 class DOSDataModule(L.LightningDataModule):
