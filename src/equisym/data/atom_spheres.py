@@ -81,7 +81,7 @@ class AtomSpheresConfig:
     """``nearest``: nearest vertex and hard radial bin (the paper); ``smooth``: continuous
     radial and angular interpolation with a cutoff switch (see the module docstring)."""
     angular_width: float = 1.0
-    """``smooth`` only: kernel radius h on the unit sphere, in mean icosphere edge lengths (0.6–1.2)."""
+    """``smooth`` only: kernel radius h on the unit sphere, in mean icosphere edge lengths (0.7–1.15)."""
 
     def validate(self) -> None:
         if not 0 <= self.level <= 6:
