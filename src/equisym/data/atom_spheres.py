@@ -249,9 +249,9 @@ def atom_spheres_sparse(
         radial = np.clip(np.floor((d - config.r_min) / width).astype(np.int64), 0, config.num_bins - 1)
         upper = np.zeros_like(d)
     else:  # hat functions on the bin centres; a cosine switch over the last bin width
-        u = np.clip((d - config.r_min) / width - 0.5, 0.0, config.num_bins - 1)
-        radial = np.minimum(np.floor(u).astype(np.int64), config.num_bins - 2) if config.num_bins > 1 else np.zeros(len(d), np.int64)
-        upper = u - radial if config.num_bins > 1 else np.zeros_like(d)
+        u = np.clip((d - config.r_min) / width - 0.5, 0.0, config.num_bins - 1)  # position in bin centres
+        radial = np.clip(np.floor(u).astype(np.int64), 0, max(config.num_bins - 2, 0))
+        upper = u - radial
         value = value * cosine_cutoff(torch.from_numpy(d), config.cutoff, width).numpy()
     pair, vertex, weight = angular_assignment(directions, config)
     return SparseAtomSpheres(
