@@ -82,6 +82,13 @@ class AtomSpheresConfig:
     radial and angular interpolation with a cutoff switch (see the module docstring)."""
     angular_width: float = 1.0
     """``smooth`` only: kernel radius h on the unit sphere, in mean icosphere edge lengths (0.7–1.15)."""
+    frames: Literal["lab", "local"] = "lab"
+    """``lab``: the sphere is oriented as the structure (the paper; approximately invariant).
+    ``local``: each atom also gets its ECSE local frames (:func:`equisym.nn.ecse.atom_frames`,
+    from the neighbours within ``frame_cutoff``), and its input can be built in each of them
+    (:meth:`SparseAtomSpheres.in_frames`); a model averaged over them is exactly SO(3) invariant."""
+    frame_cutoff: float = 3.0
+    """``local`` only: outer radius of the neighbours that define the frames, Å (bonds, not the 7 Å sphere)."""
 
     def validate(self) -> None:
         if not 0 <= self.level <= 6:
@@ -98,6 +105,10 @@ class AtomSpheresConfig:
             # below ~0.63 a direction can have no vertex within h (covering radius); above ~1.2
             # one can have more than the _ANGULAR_CANDIDATES examined (checked in the tests)
             raise EquisymError(f"atom spheres: angular_width must be in [0.7, 1.15], got {self.angular_width}")
+        if self.frames not in ("lab", "local"):
+            raise EquisymError(f"atom spheres: frames must be lab or local, got {self.frames!r}")
+        if not 0 < self.frame_cutoff <= self.cutoff:
+            raise EquisymError(f"atom spheres: need 0 < frame_cutoff <= cutoff, got {self.frame_cutoff}")
 
     @property
     def num_vertices(self) -> int:
@@ -125,6 +136,9 @@ class SparseAtomSpheres:
         - vertex_pair, vertex, vertex_weight: ``(M,)`` int64, int64, float32: pair index,
           icosphere vertex and angular weight (M = P with weight 1 for the nearest vertex).
         - n_atoms: number of atoms N; the dense form is ``(N, V, num_bins)``.
+        - frames, frame_weight, frame_atom: ``(F, 3, 3)`` float64, ``(F,)`` float64, ``(F,)``
+          int64: the local frames of the atoms (``frames: local``; columns e1, e2, e3, sorted by
+          atom, weights summing to 1 per atom), or ``None``.
     """
 
     atom: np.ndarray
@@ -136,6 +150,9 @@ class SparseAtomSpheres:
     vertex: np.ndarray
     vertex_weight: np.ndarray
     n_atoms: int
+    frames: np.ndarray | None = None
+    frame_weight: np.ndarray | None = None
+    frame_atom: np.ndarray | None = None
 
     def select(self, atoms: np.ndarray) -> "SparseAtomSpheres":
         """The input of the centre atoms ``atoms`` ``(k,)`` only, renumbered ``0 … k−1`` in that order."""
@@ -145,6 +162,16 @@ class SparseAtomSpheres:
         keep = new_index[self.atom] >= 0
         new_pair = np.cumsum(keep) - 1
         keep_vertex = keep[self.vertex_pair]
+        frame_fields = {}
+        if self.frames is not None:
+            # frames of the kept atoms, grouped by their new index (as the frames are sorted by atom)
+            keep_frame = new_index[self.frame_atom] >= 0
+            order = np.argsort(new_index[self.frame_atom[keep_frame]], kind="stable")
+            frame_fields = dict(
+                frames=self.frames[keep_frame][order],
+                frame_weight=self.frame_weight[keep_frame][order],
+                frame_atom=new_index[self.frame_atom[keep_frame]][order],
+            )
         return SparseAtomSpheres(
             atom=new_index[self.atom[keep]],
             radial=self.radial[keep],
@@ -155,13 +182,58 @@ class SparseAtomSpheres:
             vertex=self.vertex[keep_vertex],
             vertex_weight=self.vertex_weight[keep_vertex],
             n_atoms=len(atoms),
+            **frame_fields,
         )
 
     def rotated(self, rotation: np.ndarray, config: "AtomSpheresConfig") -> "SparseAtomSpheres":
-        """The input of the structure rotated by ``rotation`` ``(3, 3)`` (directions rotated, vertices assigned again)."""
-        directions = self.directions.astype(np.float64) @ np.asarray(rotation, dtype=np.float64).T
+        """The input of the structure rotated by ``rotation`` ``(3, 3)`` (directions rotated, vertices
+        assigned again; local frames rotated with the structure, ``F → R F``)."""
+        rotation = np.asarray(rotation, dtype=np.float64)
+        directions = self.directions.astype(np.float64) @ rotation.T
         pair, vertex, weight = angular_assignment(directions, config)
-        return dataclasses.replace(self, directions=directions.astype(np.float32), vertex_pair=pair, vertex=vertex, vertex_weight=weight)
+        frames = None if self.frames is None else rotation @ self.frames
+        return dataclasses.replace(
+            self, directions=directions.astype(np.float32), vertex_pair=pair, vertex=vertex, vertex_weight=weight, frames=frames
+        )
+
+    def in_frames(self, frame_ids: np.ndarray, config: "AtomSpheresConfig") -> "SparseAtomSpheres":
+        """The inputs of the atoms seen in some of their local frames.
+
+        Entry q of the result is the sphere of atom ``frame_atom[frame_ids[q]]`` with every
+        neighbour direction d replaced by its local coordinates ``Fᵀ d`` in frame
+        ``frames[frame_ids[q]]`` (vertices assigned again). It depends only on the atom's
+        environment up to rotation: rotating the structure rotates d and F alike.
+
+        Args:
+            frame_ids: ``(Q,)`` int64 indices into the frames (e.g. one per atom, or all).
+
+        Returns:
+            a :class:`SparseAtomSpheres` with ``n_atoms = Q`` and no frames.
+        """
+        if self.frames is None:
+            raise EquisymError("in_frames needs the local frames (atom spheres built with frames: local)")
+        frame_ids = np.asarray(frame_ids, dtype=np.int64)
+        owner = self.frame_atom[frame_ids]  # (Q,) the atom of every entry
+        order = np.argsort(self.atom, kind="stable")  # pairs grouped by centre atom
+        counts = np.bincount(self.atom, minlength=self.n_atoms)
+        starts = np.cumsum(counts) - counts
+        per_entry = counts[owner]
+        entry = np.repeat(np.arange(len(frame_ids)), per_entry)  # (P',) entry of every new pair
+        rank = np.arange(len(entry)) - np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+        pairs = order[starts[owner][entry] + rank]
+        local = np.einsum("pij,pi->pj", self.frames[frame_ids][entry], self.directions[pairs].astype(np.float64))
+        pair, vertex, weight = angular_assignment(local, config)
+        return SparseAtomSpheres(
+            atom=entry.astype(np.int64),
+            radial=self.radial[pairs],
+            radial_upper=self.radial_upper[pairs],
+            value=self.value[pairs],
+            directions=local.astype(np.float32),
+            vertex_pair=pair,
+            vertex=vertex,
+            vertex_weight=weight,
+            n_atoms=len(frame_ids),
+        )
 
 
 def angular_assignment(directions: np.ndarray, config: "AtomSpheresConfig") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -254,6 +326,19 @@ def atom_spheres_sparse(
         upper = u - radial
         value = value * cosine_cutoff(torch.from_numpy(d), config.cutoff, width).numpy()
     pair, vertex, weight = angular_assignment(directions, config)
+    frame_fields = {}
+    if config.frames == "local":
+        from equisym.nn.ecse import atom_frames
+
+        near = d < config.frame_cutoff
+        try:
+            frames, frame_weight, frame_atom = atom_frames(
+                torch.from_numpy(nl.vectors[near]), torch.from_numpy(nl.centers[near].astype(np.int64)), n_atoms,
+                config.frame_cutoff,
+            )
+        except EquisymError as err:
+            raise EquisymError(f"{name}: {err}; raise frame_cutoff or use frames: lab") from None
+        frame_fields = dict(frames=frames.numpy(), frame_weight=frame_weight.numpy(), frame_atom=frame_atom.numpy())
     return SparseAtomSpheres(
         atom=nl.centers.astype(np.int64),
         radial=radial,
@@ -264,6 +349,7 @@ def atom_spheres_sparse(
         vertex=vertex.astype(np.int64),
         vertex_weight=weight,
         n_atoms=n_atoms,
+        **frame_fields,
     )
 
 

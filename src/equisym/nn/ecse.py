@@ -56,7 +56,7 @@ from equisym.geometry.rotations import random_rotation
 from equisym.geometry.switching import smooth_cutoff
 from equisym.nn.mapping import check_point_clouds
 
-__all__ = ["ECSEConfig", "ECSE_PRESETS", "Symmetrized", "RotationAveraged", "replicate_structures"]
+__all__ = ["ECSEConfig", "ECSE_PRESETS", "Symmetrized", "RotationAveraged", "replicate_structures", "atom_frames", "ensemble_weights"]
 
 
 @dataclass
@@ -257,6 +257,112 @@ def _chunks(atoms_per_frame: torch.Tensor, max_frames: int, max_atoms: int) -> l
     return out
 
 
+def _local_frames(vectors: torch.Tensor, mask: torch.Tensor, r_out: torch.Tensor, cfg: ECSEConfig):
+    """:func:`~equisym.geometry.frames.local_frames` with the hyperparameters of ``cfg``."""
+    return local_frames(
+        vectors,
+        mask,
+        r_out,
+        beta=cfg.beta,
+        delta_r_cut=cfg.delta_r_cut,
+        w=cfg.w,
+        delta_w=cfg.delta_w,
+        boost=cfg.add_linear_multiplier_q_func,
+        epsilon=cfg.epsilon,
+    )
+
+
+def ensemble_weights(
+    frames: torch.Tensor,
+    weights: torch.Tensor,
+    segment: torch.Tensor,
+    num_segments: int,
+    config: ECSEConfig,
+    types: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The frame ensemble of ECSE from raw frame weights: pruning, mirroring, auxiliary weight.
+
+    Args:
+        frames: ``(F, 3, 3)`` frames (columns e1, e2, e3) with raw weights ``weights`` ``(F,)``.
+        segment: ``(F,)`` long, the ensemble (structure, cloud or atom) of each frame.
+        num_segments: number of ensembles.
+        config: the :class:`ECSEConfig` (pruning, ``improper``, ``epsilon``).
+        types: optional ``(F,)`` frame types for species pruning.
+
+    Returns:
+        ``(frames, weights, segment, w_aux)``: the frames kept (weight > ``epsilon``; mirrored
+        copies appended with ``improper``), their pruned weights and segments, and the
+        auxiliary model's weight per segment ``(num_segments,)`` (``f_c`` of the smooth max of
+        the raw weights). All invariant under O(3) except the frames, which rotate with the input.
+    """
+    cfg = config
+    big = segment_smooth_max(weights, weights, segment, num_segments, cfg.beta_weights)
+    w_aux = smooth_cutoff(big, cfg.aux_threshold, cfg.aux_threshold_delta)
+    if cfg.use_prunning:
+        weights = prune_weights(
+            weights,
+            segment,
+            num_segments,
+            beta_weights=cfg.beta_weights,
+            threshold=cfg.prunning_threshold,
+            threshold_delta=cfg.prunning_threshold_delta,
+            turn_on=cfg.prunning_turn_on_threshold,
+            turn_on_delta=cfg.prunning_turn_on_threshold_delta,
+            num_rounds=cfg.num_prunnings,
+            types=types,
+        )
+    keep = weights > cfg.epsilon
+    frames, weights, segment = frames[keep], weights[keep], segment[keep]
+    if cfg.improper:
+        mirror = torch.tensor(MIRROR, dtype=frames.dtype, device=frames.device)
+        frames = torch.cat([frames, frames * mirror])
+        weights = torch.cat([weights, weights])
+        segment = torch.cat([segment, segment])
+    return frames, weights, segment, w_aux
+
+
+def atom_frames(
+    vectors: torch.Tensor, centre: torch.Tensor, num_atoms: int, r_out: float, config: ECSEConfig | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """ECSE frames of every atom *separately*: the ensemble of a per-atom (local) model.
+
+    :class:`Symmetrized` pools the frames of all atoms of a structure (a global ensemble, for
+    message-passing models). A model of one atom's environment only needs that atom's own
+    frames: ``y_i = Σ_k w_ik y0(F_ikᵀ A_i) / Σ_k w_ik`` is then exactly invariant under SO(3)
+    (O(3) with ``improper``) for every atom, with the atom's frames and weights computed as in
+    :func:`~equisym.geometry.frames.local_frames` and :func:`ensemble_weights`.
+
+    Args:
+        vectors: ``(E, 3)`` neighbour vectors ``r_ij`` (only those within ``r_out`` matter).
+        centre: ``(E,)`` long, the atom ``i`` of each vector.
+        num_atoms: number of atoms N.
+        r_out: outer radius of the frame neighbours (same units as ``vectors``).
+        config: :class:`ECSEConfig` (default: the atomistic defaults, Å).
+
+    Returns:
+        ``(frames (F, 3, 3), weights (F,), atom (F,))``: frames sorted by atom, weights
+        normalised to sum 1 per atom.
+
+    Raises:
+        EquisymError: an atom has no non-collinear pair of neighbours within its adaptive
+            inner cutoff (no frame; e.g. an atom of a linear chain).
+    """
+    cfg = config or ECSEConfig()
+    padded, mask, _ = padded_neighbors(vectors, centre, num_atoms)
+    lf = _local_frames(padded, mask, torch.full((num_atoms,), float(r_out), dtype=vectors.dtype), cfg)
+    frames, weights, atom, _ = ensemble_weights(lf.frames, lf.weights, lf.centre, num_atoms, cfg)
+    order = torch.argsort(atom, stable=True)
+    frames, weights, atom = frames[order], weights[order], atom[order]
+    total = segment_sum(weights, atom, num_atoms)
+    if bool((total <= 0).any()):
+        lonely = (total <= 0).nonzero().flatten().tolist()
+        raise EquisymError(
+            f"no local frame for atom(s) {lonely[:10]}: no non-collinear pair of neighbours within "
+            f"{r_out:g} (e.g. an atom of a linear chain)"
+        )
+    return frames, weights / total[atom], atom
+
+
 class _FrameEnsemble(nn.Module):
     """Evaluate a model on copies of the input rotated into given frames and average.
 
@@ -438,30 +544,8 @@ class Symmetrized(_FrameEnsemble):
     def _ensemble(self, lf, segment: torch.Tensor, n_seg: int, types: torch.Tensor | None):
         """Pruned weights, kept frames, their segments and the auxiliary weight per segment."""
         cfg = self.config
-        weights = lf.weights
         self.last_num_frames_unpruned = torch.bincount(segment, minlength=n_seg)
-        big = segment_smooth_max(weights, weights, segment, n_seg, cfg.beta_weights)
-        w_aux = smooth_cutoff(big, cfg.aux_threshold, cfg.aux_threshold_delta)
-        if cfg.use_prunning:
-            weights = prune_weights(
-                weights,
-                segment,
-                n_seg,
-                beta_weights=cfg.beta_weights,
-                threshold=cfg.prunning_threshold,
-                threshold_delta=cfg.prunning_threshold_delta,
-                turn_on=cfg.prunning_turn_on_threshold,
-                turn_on_delta=cfg.prunning_turn_on_threshold_delta,
-                num_rounds=cfg.num_prunnings,
-                types=types,
-            )
-        keep = weights > cfg.epsilon
-        frames, weights, segment = lf.frames[keep], weights[keep], segment[keep]
-        if cfg.improper:
-            mirror = torch.tensor(MIRROR, dtype=frames.dtype, device=frames.device)
-            frames = torch.cat([frames, frames * mirror])
-            weights = torch.cat([weights, weights])
-            segment = torch.cat([segment, segment])
+        frames, weights, segment, w_aux = ensemble_weights(lf.frames, lf.weights, segment, n_seg, cfg, types)
         counts = torch.bincount(segment, minlength=n_seg)
         if self.aux_model is None:
             empty = (counts == 0).nonzero().flatten().tolist()
@@ -493,17 +577,7 @@ class Symmetrized(_FrameEnsemble):
             species_pad = (graph.species[neighbour],)
         vectors, mask, extra = padded_neighbors(graph.edge_vectors(), centre, graph.n_atoms, *species_pad)
         r_out = min(float(graph.cutoff), cfg.r_cut_outer_upper_bound)
-        lf = local_frames(
-            vectors,
-            mask,
-            torch.full((graph.n_atoms,), r_out, dtype=graph.dtype, device=graph.device),
-            beta=cfg.beta,
-            delta_r_cut=cfg.delta_r_cut,
-            w=cfg.w,
-            delta_w=cfg.delta_w,
-            boost=cfg.add_linear_multiplier_q_func,
-            epsilon=cfg.epsilon,
-        )
+        lf = _local_frames(vectors, mask, torch.full((graph.n_atoms,), r_out, dtype=graph.dtype, device=graph.device), cfg)
         types = None
         if cfg.species_prunning:
             n = 128
@@ -532,17 +606,7 @@ class Symmetrized(_FrameEnsemble):
             r_out = r.amax(1) / scale + 2 * cfg.delta_r_cut + 1.0
         idx = near.indices[:, :k]
         neigh = torch.gather(centred, 1, idx[..., None].expand(b, k, 3)) / scale[:, None, None]
-        lf = local_frames(
-            neigh,
-            torch.ones(b, k, dtype=torch.bool, device=x.device),
-            r_out,
-            beta=cfg.beta,
-            delta_r_cut=cfg.delta_r_cut,
-            w=cfg.w,
-            delta_w=cfg.delta_w,
-            boost=cfg.add_linear_multiplier_q_func,
-            epsilon=cfg.epsilon,
-        )
+        lf = _local_frames(neigh, torch.ones(b, k, dtype=torch.bool, device=x.device), r_out, cfg)
         frames, weights, segment, w_aux = self._ensemble(lf, lf.centre, b, None)
         return self._evaluate_points(centred, frames, segment, weights, w_aux, points)
 

@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from equisym.config import to_dict
-from equisym.data.atom_spheres import AtomSpheresConfig, atom_spheres_sparse, check_carbon, densify
+from equisym.data.atom_spheres import AtomSpheresConfig, SparseAtomSpheres, atom_spheres_sparse, check_carbon, densify
 from equisym.data.soap import SoapConfig, soap_features
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
@@ -63,6 +63,12 @@ class DOSSpheresConfig:
     and angular interpolation, see :mod:`equisym.data.atom_spheres`)."""
     angular_width: float = 1.0
     """``smooth`` only: angular kernel radius in mean icosphere edge lengths."""
+    frames: str = "lab"
+    """``lab`` (the paper: the sphere oriented as the structure, rotations learnt from
+    augmentation) or ``local``: every atom is seen in its ECSE local frames and the model's
+    atom DOS is their weighted mean — exactly SO(3) invariant (see ``docs/dos.md``)."""
+    frame_cutoff: float = 3.0
+    """``local`` only: neighbours within this radius (Å) define the frames."""
 
 
 @dataclass
@@ -251,6 +257,13 @@ class DOSCollate:
     Batch keys: ``dos`` ``(S, G)``, ``structure_index`` ``(N,)``, ``num_structures``, ``ids``
     and the model input: ``signal`` ``(N, V, B)`` (csgnn-dos), ``numbers``/``positions``/
     ``cells``/``pbc`` (schnet-dos) or ``features`` ``(N, F)`` (soap-dos).
+
+    With local frames (``data.spheres.frames: local``) ``signal`` holds Q *views* ``(Q, V, B)``,
+    each atom seen in some of its frames, with ``frame_atom`` ``(Q,)`` (the atom of each view)
+    and ``frame_weight`` ``(Q,)`` (summing to 1 per atom). ``frame_mode`` picks the views:
+    ``sample`` one frame per atom drawn with probability = its weight (training), ``top`` the
+    frame of largest weight (validation: one view per atom, exactly invariant, not smooth),
+    ``all`` every frame with its weight (the exact, smooth ECSE average; testing).
     """
 
     def __init__(
@@ -262,11 +275,31 @@ class DOSCollate:
         seed: int,
         fixed_rotations: np.ndarray | None = None,
         atoms_per_structure: int | None = None,
+        frame_mode: str = "all",
     ) -> None:
+        if frame_mode not in ("sample", "top", "all"):
+            raise EquisymError(f"frame_mode must be sample, top or all, got {frame_mode!r}")
         self.split, self.kind, self.spheres, self.rotate = split, kind, spheres, rotate
         self.rng = np.random.default_rng(seed)
         self.fixed_rotations = fixed_rotations
         self.atoms_per_structure = atoms_per_structure
+        self.frame_mode = frame_mode
+
+    def _frame_choice(self, x: SparseAtomSpheres) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``(Q,)`` to view the atoms of ``x`` in, and their weights ``(Q,)`` (``frame_mode``)."""
+        if self.frame_mode == "all":
+            return np.arange(len(x.frame_atom)), x.frame_weight
+        counts = np.bincount(x.frame_atom, minlength=x.n_atoms)
+        first = np.cumsum(counts) - counts  # frames are sorted by atom
+        if self.frame_mode == "top":
+            order = np.lexsort((-x.frame_weight, x.frame_atom))  # by atom, then largest weight first
+            best = order[first]
+        else:  # draw one frame per atom with probability = its weight (weights sum to 1 per atom)
+            cumulative = np.cumsum(x.frame_weight)
+            below = cumulative[first] - x.frame_weight[first]
+            best = np.searchsorted(cumulative, below + self.rng.random(x.n_atoms), side="right")
+            best = np.clip(best, first, first + counts - 1)
+        return best, np.ones(x.n_atoms)
 
     def _atom_subsets(self, ids: list[int]) -> list[np.ndarray] | None:
         """Sorted random atom indices per structure (``atoms_per_structure`` each), or None."""
@@ -309,7 +342,21 @@ class DOSCollate:
             inputs = [split.inputs[i] for i in ids]
             if subsets is not None:
                 inputs = [x.select(sub) for x, sub in zip(inputs, subsets)]
-            batch["signal"] = densify(inputs, self.spheres, rotations)
+            if self.spheres.frames == "local":
+                if rotations is not None:
+                    inputs = [x.rotated(r, self.spheres) for x, r in zip(inputs, rotations)]
+                views, frame_atom, frame_weight, offset = [], [], [], 0
+                for x in inputs:
+                    chosen, weight = self._frame_choice(x)
+                    views.append(x.in_frames(chosen, self.spheres))
+                    frame_atom.append(x.frame_atom[chosen] + offset)
+                    frame_weight.append(weight)
+                    offset += x.n_atoms
+                batch["signal"] = densify(views, self.spheres)
+                batch["frame_atom"] = torch.from_numpy(np.concatenate(frame_atom))
+                batch["frame_weight"] = torch.from_numpy(np.concatenate(frame_weight)).float()
+            else:
+                batch["signal"] = densify(inputs, self.spheres, rotations)
         elif self.kind == "soap-dos":
             features = [split.inputs[i] for i in ids]
             if subsets is not None:
@@ -408,7 +455,15 @@ class DOSDataModule(L.LightningDataModule):
         self.load_split("val")
 
     def loader(
-        self, split: _Split, batch_size: int, shuffle: bool, rotate: bool, seed: int, fixed_rotations=None, atoms_per_structure=None
+        self,
+        split: _Split,
+        batch_size: int,
+        shuffle: bool,
+        rotate: bool,
+        seed: int,
+        fixed_rotations=None,
+        atoms_per_structure=None,
+        frame_mode: str = "all",
     ) -> DataLoader:
         return DataLoader(
             _Indices(len(split.atoms)),
@@ -416,18 +471,25 @@ class DOSDataModule(L.LightningDataModule):
             shuffle=shuffle,
             drop_last=False,
             num_workers=0,
-            collate_fn=DOSCollate(split, self.kind, self.spheres, rotate, seed, fixed_rotations, atoms_per_structure),
+            collate_fn=DOSCollate(split, self.kind, self.spheres, rotate, seed, fixed_rotations, atoms_per_structure, frame_mode),
         )
+
+    @property
+    def local_frames(self) -> bool:
+        """csgnn-dos with ``data.spheres.frames: local`` (exactly invariant inputs)."""
+        return self.spheres is not None and self.spheres.frames == "local"
 
     def train_dataloader(self) -> DataLoader:
         d = self.cfg.data
-        rotate = d.rotate_train and self.kind == "csgnn-dos"
+        # random rotations only matter for the lab-frame input (local frames rotate with the structure)
+        rotate = d.rotate_train and self.kind == "csgnn-dos" and not self.local_frames
         return self.loader(
-            self.load_split("train"), d.batch_size, True, rotate, self.cfg.seed, atoms_per_structure=d.train_atoms_per_structure
+            self.load_split("train"), d.batch_size, True, rotate, self.cfg.seed,
+            atoms_per_structure=d.train_atoms_per_structure, frame_mode="sample",
         )
 
     def val_dataloader(self) -> DataLoader:
-        return self.loader(self.load_split("val"), self.cfg.data.eval_batch_size, False, False, 0)
+        return self.loader(self.load_split("val"), self.cfg.data.eval_batch_size, False, False, 0, frame_mode="top")
 
 
 # ----------------------------------------------------------------------------- module
@@ -443,7 +505,10 @@ def predict_batch(model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, to
     from equisym.nn.csgnn_dos import structure_sum
 
     idx, s = batch["structure_index"], batch["num_structures"]
-    if "signal" in batch:
+    if "frame_atom" in batch:  # views of the atoms in their local frames: weighted mean per atom
+        views = model.atom_dos(batch["signal"])
+        atoms = structure_sum(views * batch["frame_weight"][:, None].to(views.dtype), batch["frame_atom"], len(idx))
+    elif "signal" in batch:
         atoms = model.atom_dos(batch["signal"])
     elif "features" in batch:
         atoms = model.atom_dos(batch["features"])
@@ -674,10 +739,11 @@ class DOSTask(Task):
             )
         if not 0.0 <= cfg.loss_alpha <= 1.0:
             raise EquisymError(f"loss_alpha must lie in [0, 1], got {cfg.loss_alpha}")
-        if cfg.eval.average_rotations < 0 or (cfg.eval.average_rotations > 0 and kind != "csgnn-dos"):
+        invariant = kind != "csgnn-dos" or cfg.data.spheres.frames == "local"
+        if cfg.eval.average_rotations < 0 or (cfg.eval.average_rotations > 0 and invariant):
             raise EquisymError(
-                f"eval.average_rotations must be >= 0 and is for csgnn-dos only ({kind} is exactly rotation invariant); "
-                f"got {cfg.eval.average_rotations}"
+                "eval.average_rotations must be >= 0 and is for csgnn-dos in lab frames only (the other models and "
+                f"local frames are exactly rotation invariant); got {cfg.eval.average_rotations}"
             )
         entry, model_cfg = expand_model_section(cfg.model, **fixed)
         return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})

@@ -1,0 +1,175 @@
+"""CSGNN-DOS in ECSE local frames (``data.spheres.frames: local``): exact SO(3) invariance of
+the inputs and of the predicted DOS, the frame choices of training / validation / testing,
+atom subsets, bad input and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+
+from equisym.data.atom_spheres import AtomSpheresConfig, atom_spheres_sparse, densify
+from equisym.errors import EquisymError
+from equisym.geometry import random_rotation
+from tests.conftest import run_cli
+from tests.dos.test_dos import _rotated, _structures
+
+LOCAL = AtomSpheresConfig(level=1, assignment="smooth", frames="local")
+
+
+def _sparse(atoms: Atoms, cfg: AtomSpheresConfig = LOCAL):
+    return atom_spheres_sparse(atoms.get_positions(), np.asarray(atoms.get_cell()), atoms.get_pbc(), cfg)
+
+
+def _haar(seed: int) -> np.ndarray:
+    return random_rotation(generator=torch.Generator().manual_seed(seed), dtype=torch.float64).numpy()
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["C60", "graphene-pbc"])
+def test_frame_views_are_exactly_invariant_and_lab_input_is_not(index):
+    atoms = _structures()[index]
+    base = _sparse(atoms)
+    # frames: orthonormal, right-handed, sorted by atom, weights > 0 summing to 1 per atom
+    f = base.frames
+    np.testing.assert_allclose(np.einsum("fki,fkj->fij", f, f), np.broadcast_to(np.eye(3), f.shape), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(f), 1.0, atol=1e-12)
+    assert (np.diff(base.frame_atom) >= 0).all() and (base.frame_weight > 0).all()
+    np.testing.assert_allclose(np.bincount(base.frame_atom, weights=base.frame_weight, minlength=len(atoms)), 1.0, rtol=1e-12)
+    views = densify([base.in_frames(np.arange(len(f)), LOCAL)], LOCAL)
+    lab = densify([base], LOCAL)
+    for seed in range(4):
+        rot = _haar(seed)
+        moved = _sparse(_rotated(atoms, rot))  # recomputed from the rotated structure
+        np.testing.assert_array_equal(moved.frame_atom, base.frame_atom)
+        np.testing.assert_allclose(moved.frame_weight, base.frame_weight, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(moved.frames, rot @ base.frames, atol=1e-9)
+        moved_views = densify([moved.in_frames(np.arange(len(f)), LOCAL)], LOCAL)
+        assert float((moved_views - views).abs().max()) < 1e-5
+        # power: the same rotation changes the lab-frame input of the same structure
+        assert float((densify([moved], LOCAL) - lab).abs().max()) > 1e-2
+    # the stored-direction shortcut rotates frames too
+    rot = _haar(9)
+    shortcut = base.rotated(rot, LOCAL)
+    np.testing.assert_allclose(shortcut.frames, rot @ base.frames, atol=1e-12)
+    assert float((densify([shortcut.in_frames(np.arange(len(f)), LOCAL)], LOCAL) - views).abs().max()) < 1e-5
+
+
+def test_views_keep_every_neighbour_and_select_keeps_frames():
+    atoms = _structures()[1]
+    base = _sparse(atoms)
+    lab = densify([base], LOCAL)
+    views = densify([base.in_frames(np.arange(len(base.frames)), LOCAL)], LOCAL)
+    # a rotation moves weight between vertices, never in or out of a radial bin
+    np.testing.assert_allclose(views.sum(1).numpy(), lab.sum(1)[base.frame_atom].numpy(), rtol=1e-5, atol=1e-6)
+    sub = np.array([5, 0, 2])
+    picked = base.select(sub)
+    assert np.bincount(picked.frame_atom, minlength=3).tolist() == np.bincount(base.frame_atom)[sub].tolist()
+    for new, old in enumerate(sub):
+        rows_new = np.nonzero(picked.frame_atom == new)[0]
+        rows_old = np.nonzero(base.frame_atom == old)[0]
+        np.testing.assert_allclose(picked.frames[rows_new], base.frames[rows_old])
+        torch.testing.assert_close(
+            densify([picked.in_frames(rows_new, LOCAL)], LOCAL), densify([base.in_frames(rows_old, LOCAL)], LOCAL)
+        )
+
+
+def test_collinear_atom_is_a_clear_error():
+    chain = Atoms("C3", positions=[[0, 0, 0], [1.3, 0, 0], [2.6, 0, 0]])
+    with pytest.raises(EquisymError, match="no local frame.*frames: lab"):
+        _sparse(chain)
+    with pytest.raises(EquisymError, match="frame_cutoff"):
+        AtomSpheresConfig(frames="local", frame_cutoff=8.0).validate()
+    with pytest.raises(EquisymError, match="frames must be"):
+        AtomSpheresConfig(frames="global").validate()
+    with pytest.raises(EquisymError, match="in_frames needs"):
+        _sparse(_structures()[0], AtomSpheresConfig(level=1)).in_frames(np.arange(2), LOCAL)
+
+
+def _datamodule(tiny_dos, frames: str):
+    from equisym.config import from_dict
+    from equisym.train.tasks.dos import DOSConfig, DOSDataModule, DOSTask
+
+    raw = {"data": {"root": str(tiny_dos), "spheres": {"assignment": "smooth", "frames": frames}},
+           "model": {"name": "csgnn-dos", "preset": "tiny"}}
+    return DOSDataModule(DOSTask().expand(from_dict(DOSConfig, raw)))
+
+
+def test_frame_choices_of_training_validation_and_testing(tiny_dos):
+    from equisym.train.tasks.dos import DOSCollate
+
+    dm = _datamodule(tiny_dos, "local")
+    split = dm.load_split("train")
+    x = split.inputs[2]
+    counts = np.bincount(x.frame_atom, minlength=x.n_atoms)
+    assert counts.max() > 1  # the test needs atoms with several frames
+    make = lambda mode, seed=0: DOSCollate(split, "csgnn-dos", dm.spheres, False, seed, frame_mode=mode)  # noqa: E731
+    # all: every frame with its weight
+    chosen, weight = make("all")._frame_choice(x)
+    assert chosen.tolist() == list(range(len(x.frame_atom))) and np.allclose(weight, x.frame_weight)
+    # top: one frame per atom, the heaviest
+    chosen, weight = make("top")._frame_choice(x)
+    assert x.frame_atom[chosen].tolist() == list(range(x.n_atoms)) and (weight == 1).all()
+    heaviest = np.array([x.frame_weight[x.frame_atom == a].max() for a in range(x.n_atoms)])
+    np.testing.assert_array_equal(x.frame_weight[chosen], heaviest)
+    # sample: one frame per atom, drawn with probability = weight
+    collate = make("sample", seed=1)
+    draws = np.stack([collate._frame_choice(x)[0] for _ in range(4000)])
+    assert (x.frame_atom[draws] == np.arange(x.n_atoms)).all()
+    frequency = np.bincount(draws.ravel(), minlength=len(x.frame_atom)) / len(draws)
+    np.testing.assert_allclose(frequency, x.frame_weight, atol=0.03)
+    # batches: the views of an atom map back to it, with weights summing to 1 per atom
+    batch = make("all")([0, 2])
+    n_atoms = len(batch["structure_index"])
+    assert batch["signal"].shape[0] == len(batch["frame_atom"]) > n_atoms
+    np.testing.assert_allclose(np.bincount(batch["frame_atom"].numpy(), weights=batch["frame_weight"].numpy(), minlength=n_atoms), 1.0, rtol=1e-6)
+    # training never spends time rotating: local frames make it pointless
+    assert dm.train_dataloader().collate_fn.rotate is False
+
+
+@pytest.mark.parametrize("frames", ["local", "lab"])
+def test_predicted_dos_invariant_under_random_rotations_only_with_local_frames(tiny_dos, frames):
+    from equisym.train.tasks.dos import DOSCollate, predict_batch
+    from equisym.nn.csgnn_dos import CSGNNDOS
+
+    dm = _datamodule(tiny_dos, frames)
+    split = dm.load_split("test")
+    ids = list(range(len(split.atoms)))
+    torch.manual_seed(0)
+    model = CSGNNDOS.from_preset("tiny", num_energies=310, in_channels=32)
+    model.train()
+    model.atom_dos(torch.rand(40, 42, 32))  # BatchNorm statistics that are not the identity
+    model.eval()
+    rotations = np.stack([_haar(100 + i) for i in ids])
+    with torch.no_grad():
+        base = predict_batch(model, DOSCollate(split, "csgnn-dos", dm.spheres, False, 0)(ids))[0]
+        moved = predict_batch(model, DOSCollate(split, "csgnn-dos", dm.spheres, False, 0, rotations)(ids))[0]
+    change = float((moved - base).abs().max()) / float(base.abs().max())
+    print(f"{frames}: relative max |ΔDOS| = {change:.2e}")
+    # float32 rounding only (~2e-7); the same untrained model on the lab-frame input changes
+    # by ~1e-4 (mean pooling over a smooth input makes it nearly, not exactly, invariant)
+    if frames == "local":
+        assert change < 2e-6, change
+    else:  # power: the test tells the two apart
+        assert change > 2e-5, change
+
+
+def test_cli_trains_with_local_frames(tiny_dos, tmp_path):
+    out = tmp_path / "run"
+    config = str(Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml")
+    res = run_cli(
+        "train", config, "--out", str(out), "-o", f"data.root={tiny_dos}", "-o", "model.preset=tiny",
+        "-o", "data.spheres.assignment=smooth", "-o", "data.spheres.frames=local",
+        "-o", "trainer.max_epochs=2", "-o", "trainer.max_time=null", "-o", "trainer.progress_bar=false",
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["table2a_band_energy_mae_ev_per_atom"])
+    # exactly invariant: Haar-random rotations of the test structures change no DOS value
+    assert metrics["test_rotated/max_dos_change"] < 1e-4
+    # averaging over rotations is pointless for an exactly invariant model, and refused
+    res = run_cli("eval", str(out / "best.ckpt"), "--out", str(tmp_path / "eval"), "-o", "eval.average_rotations=2")
+    assert res.returncode == 2 and "average_rotations" in res.stderr
