@@ -89,12 +89,12 @@ def test_collinear_atom_is_a_clear_error():
         _sparse(_structures()[0], AtomSpheresConfig(level=1)).in_frames(np.arange(2), LOCAL)
 
 
-def _datamodule(tiny_dos, frames: str):
+def _datamodule(tiny_dos, frames: str, readout: str = "pool"):
     from equisym.config import from_dict
     from equisym.train.tasks.dos import DOSConfig, DOSDataModule, DOSTask
 
     raw = {"data": {"root": str(tiny_dos), "spheres": {"assignment": "smooth", "frames": frames}},
-           "model": {"name": "csgnn-dos", "preset": "tiny"}}
+           "model": {"name": "csgnn-dos", "preset": "tiny", "readout": readout, "concatenate": False}}
     return DOSDataModule(DOSTask().expand(from_dict(DOSConfig, raw)))
 
 
@@ -130,16 +130,16 @@ def test_frame_choices_of_training_validation_and_testing(tiny_dos):
     assert dm.train_dataloader().collate_fn.rotate is False
 
 
-@pytest.mark.parametrize("frames", ["local", "lab"])
-def test_predicted_dos_invariant_under_random_rotations_only_with_local_frames(tiny_dos, frames):
+@pytest.mark.parametrize("frames, readout", [("local", "pool"), ("local", "flatten"), ("lab", "pool")])
+def test_predicted_dos_invariant_under_random_rotations_only_with_local_frames(tiny_dos, frames, readout):
     from equisym.train.tasks.dos import DOSCollate, predict_batch
     from equisym.nn.csgnn_dos import CSGNNDOS
 
-    dm = _datamodule(tiny_dos, frames)
+    dm = _datamodule(tiny_dos, frames, readout)
     split = dm.load_split("test")
     ids = list(range(len(split.atoms)))
     torch.manual_seed(0)
-    model = CSGNNDOS.from_preset("tiny", num_energies=310, in_channels=32)
+    model = CSGNNDOS.from_preset("tiny", num_energies=310, in_channels=32, readout=readout, concatenate=False, output="smeared_lines")
     model.train()
     model.atom_dos(torch.rand(40, 42, 32))  # BatchNorm statistics that are not the identity
     model.eval()
@@ -148,7 +148,7 @@ def test_predicted_dos_invariant_under_random_rotations_only_with_local_frames(t
         base = predict_batch(model, DOSCollate(split, "csgnn-dos", dm.spheres, False, 0)(ids))[0]
         moved = predict_batch(model, DOSCollate(split, "csgnn-dos", dm.spheres, False, 0, rotations)(ids))[0]
     change = float((moved - base).abs().max()) / float(base.abs().max())
-    print(f"{frames}: relative max |ΔDOS| = {change:.2e}")
+    print(f"{frames}/{readout}: relative max |ΔDOS| = {change:.2e}")
     # float32 rounding only (~2e-7); the same untrained model on the lab-frame input changes
     # by ~1e-4 (mean pooling over a smooth input makes it nearly, not exactly, invariant)
     if frames == "local":
@@ -173,3 +173,25 @@ def test_cli_trains_with_local_frames(tiny_dos, tmp_path):
     # averaging over rotations is pointless for an exactly invariant model, and refused
     res = run_cli("eval", str(out / "best.ckpt"), "--out", str(tmp_path / "eval"), "-o", "eval.average_rotations=2")
     assert res.returncode == 2 and "average_rotations" in res.stderr
+
+
+def test_flatten_readout_keeps_directions_and_needs_local_frames(tiny_dos):
+    from equisym.geometry import icosahedral_rotations
+    from equisym.geometry.icosphere import icosahedral_permutations
+    from equisym.nn.csgnn_dos import CSGNNDOS
+
+    torch.manual_seed(0)
+    flat = CSGNNDOS.from_preset("tiny", num_energies=30, readout="flatten", concatenate=False).eval()
+    pooled = CSGNNDOS.from_preset("tiny", num_energies=30, concatenate=False).eval()
+    assert flat.backbone.config.out_features == 12 * 32
+    x = torch.rand(4, 42, 32)
+    perm = icosahedral_permutations(1)[7]
+    assert icosahedral_rotations().shape[0] == 60
+    with torch.no_grad():
+        # pooling is invariant to the icosahedral vertex permutations; the flattened readout is not
+        torch.testing.assert_close(pooled.atom_dos(x[:, perm]), pooled.atom_dos(x))
+        assert float((flat.atom_dos(x[:, perm]) - flat.atom_dos(x)).abs().max()) > 1e-4
+    with pytest.raises(EquisymError, match="needs data.spheres.frames: local"):
+        _datamodule(tiny_dos, "lab", "flatten")
+    with pytest.raises(EquisymError, match="concatenate"):
+        CSGNNDOS.from_preset("tiny", num_energies=30, readout="flatten", concatenate=True)

@@ -53,6 +53,12 @@ class SphericalBackboneConfig:
     """1-ring pooling between stages and the global pooling."""
     concatenate: bool = True
     """Concatenate the global pool of every stage (multi-level descriptor) or keep the last only."""
+    readout: Literal["pool", "flatten"] = "pool"
+    """``pool``: global pooling (invariant to the icosahedral vertex permutations). ``flatten``:
+    the last stage's 12 level-0 vertices in a fixed order, concatenated (12 × last radial
+    width; single-shell inputs only). It keeps the directions the pooling discards and is
+    **not** invariant to any rotation: use it only on inputs already put in a canonical
+    orientation (CSGNN-DOS in local frames)."""
 
     def validate(self) -> None:
         n = self.level + 1
@@ -66,9 +72,13 @@ class SphericalBackboneConfig:
             raise EquisymError("model.radial_layers entries must be >= 1")
         if self.radial_kernel % 2 != 1:
             raise EquisymError(f"model.radial_kernel must be odd, got {self.radial_kernel}")
+        if self.readout not in ("pool", "flatten") or (self.readout == "flatten" and self.concatenate):
+            raise EquisymError(f"model.readout must be pool or flatten (flatten needs concatenate: false), got {self.readout!r}")
 
     @property
     def out_features(self) -> int:
+        if self.readout == "flatten":
+            return 12 * self.radial_dims[-1]
         return sum(self.radial_dims) if self.concatenate else self.radial_dims[-1]
 
 
@@ -104,7 +114,11 @@ class SphericalBackbone(nn.Module):
         pooled = []
         for s, stage in enumerate(self.stages):
             x = stage(x)
-            if self.config.concatenate or s == len(self.stages) - 1:
+            if self.config.readout == "flatten" and s == len(self.stages) - 1:
+                if x.shape[2] != 1:
+                    raise EquisymError(f"model.readout: flatten needs a single-shell input, got {x.shape[2]} shells")
+                pooled.append(x[:, :, 0].transpose(0, 1).reshape(x.shape[1], -1))  # (B, 12·C), vertex-major
+            elif self.config.concatenate or s == len(self.stages) - 1:
                 pooled.append(global_pool(x, self.config.pool))
             if s < len(self.pools):
                 x = self.pools[s](x)

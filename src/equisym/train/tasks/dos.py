@@ -739,6 +739,10 @@ class DOSTask(Task):
             )
         if not 0.0 <= cfg.loss_alpha <= 1.0:
             raise EquisymError(f"loss_alpha must lie in [0, 1], got {cfg.loss_alpha}")
+        if kind == "csgnn-dos" and cfg.model.get("readout", "pool") == "flatten" and cfg.data.spheres.frames != "local":
+            raise EquisymError(
+                "model.readout: flatten keeps directions and is not rotation invariant; it needs data.spheres.frames: local"
+            )
         invariant = kind != "csgnn-dos" or cfg.data.spheres.frames == "local"
         if cfg.eval.average_rotations < 0 or (cfg.eval.average_rotations > 0 and invariant):
             raise EquisymError(
@@ -786,7 +790,9 @@ class DOSTask(Task):
                 per_group.append({g: v["band_energy_mae"] for g, v in s["table2b"].items()})
                 diffs.append(float(np.abs(rot_pred - pred).max()))
             metrics["test_rotated/band_energy_mae"] = _r(np.mean(maes))
-            metrics["test_rotated/table2b"] = {g: _r(np.mean([p[g] for p in per_group])) for g in per_group[0]}
+            metrics["test_rotated/table2b"] = {  # None where a type's band energies all failed
+                g: None if any(p[g] is None for p in per_group) else _r(np.mean([p[g] for p in per_group])) for g in per_group[0]
+            }
             metrics["test_rotated/max_dos_change"] = _r(max(diffs))
         if cfg.eval.average_rotations > 0:
             n_avg = cfg.eval.average_rotations
