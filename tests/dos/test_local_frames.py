@@ -176,7 +176,6 @@ def test_cli_trains_with_local_frames(tiny_dos, tmp_path):
 
 
 def test_flatten_readout_keeps_directions_and_needs_local_frames(tiny_dos):
-    from equisym.geometry import icosahedral_rotations
     from equisym.geometry.icosphere import icosahedral_permutations
     from equisym.nn.csgnn_dos import CSGNNDOS
 
@@ -186,7 +185,6 @@ def test_flatten_readout_keeps_directions_and_needs_local_frames(tiny_dos):
     assert flat.backbone.config.out_features == 12 * 32
     x = torch.rand(4, 42, 32)
     perm = icosahedral_permutations(1)[7]
-    assert icosahedral_rotations().shape[0] == 60
     with torch.no_grad():
         # pooling is invariant to the icosahedral vertex permutations; the flattened readout is not
         torch.testing.assert_close(pooled.atom_dos(x[:, perm]), pooled.atom_dos(x))
