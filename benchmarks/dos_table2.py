@@ -121,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="runs/data/carbon-dos", help="folder from `equisym generate carbon-dos`")
     parser.add_argument("--minutes", type=int, default=12, help="training wall-clock budget per model")
-    parser.add_argument("--max-epochs", type=int, default=1000, help="epoch cap (the time budget usually binds first)")
+    parser.add_argument("--max-epochs", type=int, default=100000, help="epoch cap (the time budget usually binds first)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--preset", default="small")
     parser.add_argument("--seed", type=int, default=0)

@@ -130,6 +130,26 @@ def test_frame_choices_of_training_validation_and_testing(tiny_dos):
     assert dm.train_dataloader().collate_fn.rotate is False
 
 
+def test_validation_batches_are_cached_and_identical_to_fresh_ones(tiny_dos):
+    from equisym.train.tasks.dos import DOSCollate
+
+    dm = _datamodule(tiny_dos, "local")
+    loader = dm.val_dataloader()
+    assert dm.val_dataloader() is loader  # one loader, one cache, for the whole fit
+    first, second = list(loader), list(loader)
+    assert all(a is b for a, b in zip(first, second))  # the second pass builds nothing
+    fresh = DOSCollate(dm.load_split("val"), "csgnn-dos", dm.spheres, False, 0, frame_mode="top")
+    for cached in first:
+        rebuilt = fresh(cached["ids"].tolist())
+        assert cached.keys() == rebuilt.keys()
+        for key, value in cached.items():
+            if torch.is_tensor(value):
+                torch.testing.assert_close(value, rebuilt[key], rtol=0, atol=0)
+    # random batches are never cached: that would freeze the training draws
+    with pytest.raises(EquisymError, match="deterministic"):
+        DOSCollate(dm.load_split("train"), "csgnn-dos", dm.spheres, False, 0, frame_mode="sample", cache=True)
+
+
 @pytest.mark.parametrize("frames, readout", [("local", "pool"), ("local", "flatten"), ("lab", "pool")])
 def test_predicted_dos_invariant_under_random_rotations_only_with_local_frames(tiny_dos, frames, readout):
     from equisym.train.tasks.dos import DOSCollate, predict_batch

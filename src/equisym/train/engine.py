@@ -301,6 +301,17 @@ def _ema_step(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch
     return averaged * decay + current * (1.0 - decay)
 
 
+def flush_denormals() -> None:
+    """Round subnormal floats (|x| < 1.2e-38 in float32) to zero on the CPU.
+
+    Late in training, gradients of saturated units decay into the subnormal range, where x86
+    arithmetic is 10-100x slower: a SOAP + MLP run on the carbon DOS set slowed from 1.5 to
+    13 s per epoch (backward 90 vs 7 ms per batch on the same weights). Flushing changes
+    values only below 1.2e-38. A no-op where the CPU cannot flush.
+    """
+    torch.set_flush_denormal(True)
+
+
 def _setup_file_log(out: Path) -> logging.Handler:
     handler = logging.FileHandler(out / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -367,6 +378,7 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
         elif (out / "last.ckpt").exists() or (out / "metrics.json").exists():
             raise EquisymError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    flush_denormals()
     datamodule = task.build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")  # data problems surface here, before anything is written
@@ -457,6 +469,7 @@ def evaluate_checkpoint(
     """
     ckpt = load_checkpoint(path)
     task, cfg = load_config(ckpt["hyper_parameters"]["config"], overrides)
+    flush_denormals()
     out = Path(out_dir) if out_dir is not None else Path(path).parent / "eval"
     datamodule = task.build_datamodule(cfg)
     module = task.build_module(cfg)

@@ -91,6 +91,11 @@ class DOSDataConfig:
     atom-projected DOS, so the loss stays exact while a step costs a fraction of the atoms.
     Atoms of one structure have near-identical environments, so this buys many more
     structures per second. ``None``: all atoms (the paper)."""
+    cache_val_batches: bool = True
+    """Keep the validation batches in memory after the first pass: they are the same every
+    time (no rotation, all atoms, the heaviest frame), so later validations skip building
+    them. Costs the batches' size in RAM (``csgnn-dos``: 4·V·B bytes per atom, 21 kB at
+    162 vertices x 32 bins, about 0.65 GB for the carbon set's 31 k validation atoms)."""
     rotate_train: bool = True
     """``csgnn-dos``: rotate every training structure by a fresh Haar-random rotation
     (its input is only approximately rotation invariant); the other models are invariant."""
@@ -264,6 +269,9 @@ class DOSCollate:
     ``sample`` one frame per atom drawn with probability = its weight (training), ``top`` the
     frame of largest weight (validation: one view per atom, exactly invariant, not smooth),
     ``all`` every frame with its weight (the exact, smooth ECSE average; testing).
+
+    ``cache=True`` keeps every batch it built, by its structure ids, and hands it out again
+    (only for deterministic batches: no random rotation, atom subsets or frame draws).
     """
 
     def __init__(
@@ -276,9 +284,13 @@ class DOSCollate:
         fixed_rotations: np.ndarray | None = None,
         atoms_per_structure: int | None = None,
         frame_mode: str = "all",
+        cache: bool = False,
     ) -> None:
         if frame_mode not in ("sample", "top", "all"):
             raise EquisymError(f"frame_mode must be sample, top or all, got {frame_mode!r}")
+        if cache and (rotate or atoms_per_structure is not None or frame_mode == "sample"):
+            raise EquisymError("only deterministic batches can be cached (no rotation, atom subsets or frame draws)")
+        self.cache: dict[tuple[int, ...], dict] | None = {} if cache else None
         self.split, self.kind, self.spheres, self.rotate = split, kind, spheres, rotate
         self.rng = np.random.default_rng(seed)
         self.fixed_rotations = fixed_rotations
@@ -321,6 +333,14 @@ class DOSCollate:
         return list(Rotation.random(len(ids), random_state=self.rng).as_matrix().reshape(len(ids), 3, 3))
 
     def __call__(self, ids: list[int]) -> dict:
+        if self.cache is None:
+            return self._build(ids)
+        key = tuple(int(i) for i in ids)
+        if key not in self.cache:
+            self.cache[key] = self._build(ids)
+        return self.cache[key]
+
+    def _build(self, ids: list[int]) -> dict:
         split = self.split
         subsets = self._atom_subsets(ids)
         if subsets is None:
@@ -393,6 +413,7 @@ class DOSDataModule(L.LightningDataModule):
         self.splits: dict[str, _Split] = {}
         self.energies: np.ndarray | None = None
         self.n_electrons = 4.0
+        self._val_loader: DataLoader | None = None
 
     def _inputs(self, atoms: list, names: list[str]) -> list:
         for a, name in zip(atoms, names):
@@ -464,6 +485,7 @@ class DOSDataModule(L.LightningDataModule):
         fixed_rotations=None,
         atoms_per_structure=None,
         frame_mode: str = "all",
+        cache: bool = False,
     ) -> DataLoader:
         return DataLoader(
             _Indices(len(split.atoms)),
@@ -471,7 +493,9 @@ class DOSDataModule(L.LightningDataModule):
             shuffle=shuffle,
             drop_last=False,
             num_workers=0,
-            collate_fn=DOSCollate(split, self.kind, self.spheres, rotate, seed, fixed_rotations, atoms_per_structure, frame_mode),
+            collate_fn=DOSCollate(
+                split, self.kind, self.spheres, rotate, seed, fixed_rotations, atoms_per_structure, frame_mode, cache
+            ),
         )
 
     @property
@@ -489,7 +513,12 @@ class DOSDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
-        return self.loader(self.load_split("val"), self.cfg.data.eval_batch_size, False, False, 0, frame_mode="top")
+        d = self.cfg.data
+        if self._val_loader is None:  # one loader (and one batch cache) for the whole fit
+            self._val_loader = self.loader(
+                self.load_split("val"), d.eval_batch_size, False, False, 0, frame_mode="top", cache=d.cache_val_batches
+            )
+        return self._val_loader
 
 
 # ----------------------------------------------------------------------------- module
