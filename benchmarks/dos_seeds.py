@@ -24,8 +24,6 @@ from _common import RESULTS, write_result
 
 import numpy as np
 
-TYPES = ["C20", "C40", "C60", "CNT64", "CNT80", "CNT99", "graphene", "graphite"]
-
 
 def summarize(model: str, names: list[str]) -> dict:
     runs = []
@@ -38,12 +36,13 @@ def summarize(model: str, names: list[str]) -> dict:
             raise SystemExit(f"{path} has no {model} (it has {sorted(results)})")
         runs.append(results[model])
     overall = np.array([r["table2a"] for r in runs])
+    types = sorted(runs[0]["table2b"])  # the structure types of the data, as dos_table2.py orders them
     return {
         "files": names,
         "table2a": overall.tolist(),
         "table2a_mean": float(overall.mean()),
         "table2a_std": float(overall.std(ddof=1)) if len(runs) > 1 else None,
-        "table2b_mean": {t: float(np.mean([r["table2b"][t] for r in runs])) for t in TYPES},
+        "table2b_mean": {t: float(np.mean([r["table2b"][t] for r in runs])) for t in types},
         "within_chemical_accuracy": [r["within_chemical_accuracy"] for r in runs],
         "epochs": [r["epochs"] for r in runs],
     }
@@ -61,12 +60,13 @@ def main() -> None:
             parser.error("--group needs a label, a model and at least one result file")
         label, model, *names = group
         groups[label] = summarize(model, names)
-    print("| model | seeds | Table 2a, each seed | mean ± sd | " + " | ".join(TYPES) + " | types ≤ 0.043 | epochs |")
-    print("|---|---|---|---|" + "---|" * len(TYPES) + "---|---|")
+    types = list(next(iter(groups.values()))["table2b_mean"])
+    print("| model | seeds | Table 2a, each seed | mean ± sd | " + " | ".join(types) + " | types ≤ 0.043 | epochs |")
+    print("|---|---|---|---|" + "---|" * len(types) + "---|---|")
     for label, g in groups.items():
         sd = "" if g["table2a_std"] is None else f" ± {g['table2a_std']:.4f}"
         print(f"| {label} | {len(g['files'])} | " + ", ".join(f"{v:.4f}" for v in g["table2a"])
-              + f" | **{g['table2a_mean']:.4f}**{sd} | " + " | ".join(f"{g['table2b_mean'][t]:.3f}" for t in TYPES)
+              + f" | **{g['table2a_mean']:.4f}**{sd} | " + " | ".join(f"{g['table2b_mean'][t]:.3f}" for t in types)
               + " | " + ", ".join(str(c) for c in g["within_chemical_accuracy"])
               + " | " + ", ".join(str(e) for e in g["epochs"]) + " |")
     write_result(args.name, {"groups": groups})
