@@ -12,17 +12,46 @@ label and the result files (``benchmarks/results/<name>.json``) of its seeds::
 
 (``--group LABEL MODEL FILE [FILE ...]``; MODEL is the key in the file: csgnn-dos, soap-dos or
 schnet-dos.) Prints a Markdown table and writes ``benchmarks/results/dos_seeds.json``.
+
+``--ensemble`` also evaluates each group's runs as one deep ensemble (the mean of their
+predicted DOS, ``equisym eval RUN1/best.ckpt RUN2/best.ckpt ...``); it needs the run folders
+named in the result files. Compare ensembles of equal size only.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import _common  # noqa: F401
 from _common import RESULTS, write_result
 
 import numpy as np
+
+
+def _run_folders(model: str, names: list[str]) -> list[str]:
+    return [json.loads((RESULTS / f"{name}.json").read_text())["results"][model]["run"] for name in names]
+
+
+def ensemble(model: str, names: list[str], out: Path) -> dict:
+    """Evaluate the runs of ``names`` as one ensemble (their best checkpoints) into ``out``."""
+    from equisym.train.engine import evaluate_checkpoint
+
+    checkpoints = [Path(run) / "best.ckpt" for run in _run_folders(model, names)]
+    missing = [str(c) for c in checkpoints if not c.exists()]
+    if missing:
+        raise SystemExit(f"--ensemble needs the run folders of the result files; missing {missing[0]}")
+    metrics = evaluate_checkpoint(checkpoints, out, ["eval.rotation_trials=0"])
+    return {
+        "members": metrics["ensemble/members"],
+        "member_table2a": metrics["ensemble/member_band_energy_mae"],
+        "table2a": metrics["table2a_band_energy_mae_ev_per_atom"],
+        "table2b": metrics["table2b_band_energy_mae_ev_per_atom"],
+        "within_chemical_accuracy": metrics["structures_within_chemical_accuracy"],
+        "band_energy_spread_mean": metrics["ensemble/band_energy_spread_mean"],
+        "eval_folder": str(out),
+    }
 
 
 def summarize(model: str, names: list[str]) -> dict:
@@ -53,6 +82,8 @@ def main() -> None:
     parser.add_argument("--group", nargs="+", action="append", required=True, metavar="LABEL MODEL FILE",
                         help="a label, the model key and the result files of its seeds")
     parser.add_argument("--name", default="dos_seeds", help="result file name")
+    parser.add_argument("--ensemble", action="store_true", help="also evaluate each group's runs as one ensemble")
+    parser.add_argument("--ensemble-out", default="runs/dos-ensembles", help="folder for the ensemble evaluations")
     args = parser.parse_args()
     groups = {}
     for group in args.group:
@@ -60,6 +91,8 @@ def main() -> None:
             parser.error("--group needs a label, a model and at least one result file")
         label, model, *names = group
         groups[label] = summarize(model, names)
+        if args.ensemble and len(names) > 1:
+            groups[label]["ensemble"] = ensemble(model, names, Path(args.ensemble_out) / f"{args.name}-{len(groups)}")
     types = list(next(iter(groups.values()))["table2b_mean"])
     print("| model | seeds | Table 2a, each seed | mean ± sd | " + " | ".join(types) + " | types ≤ 0.043 | epochs |")
     print("|---|---|---|---|" + "---|" * len(types) + "---|---|")
@@ -69,6 +102,14 @@ def main() -> None:
               + f" | **{g['table2a_mean']:.4f}**{sd} | " + " | ".join(f"{g['table2b_mean'][t]:.3f}" for t in types)
               + " | " + ", ".join(str(c) for c in g["within_chemical_accuracy"])
               + " | " + ", ".join(str(e) for e in g["epochs"]) + " |")
+    ensembles = {label: g["ensemble"] for label, g in groups.items() if "ensemble" in g}
+    if ensembles:
+        print("\n| ensemble | members | members' Table 2a | ensemble Table 2a | " + " | ".join(types) + " | types ≤ 0.043 | spread |")
+        print("|---|---|---|---|" + "---|" * len(types) + "---|---|")
+        for label, e in ensembles.items():
+            print(f"| {label} | {e['members']} | " + ", ".join(f"{v:.4f}" for v in e["member_table2a"])
+                  + f" | **{e['table2a']:.4f}** | " + " | ".join(f"{e['table2b'][t]:.3f}" for t in types)
+                  + f" | {e['within_chemical_accuracy']} | {e['band_energy_spread_mean']:.4f} |")
     write_result(args.name, {"groups": groups})
 
 

@@ -3,7 +3,7 @@
 ::
 
     equisym train CONFIG.yaml [-o key=value ...] [--out DIR] [--resume]
-    equisym eval CHECKPOINT [--data PATH] [-o key=value ...] [--out DIR]
+    equisym eval CHECKPOINT [CHECKPOINT ...] [--data PATH] [-o key=value ...] [--out DIR]
     equisym generate wallpaper|shapes|carbon-dos ... --out PATH
     equisym --version
 
@@ -46,12 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.ckpt")
     p.set_defaults(run=_train)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint", description="Evaluate a trained checkpoint.")
-    p.add_argument("checkpoint", help="best.ckpt or last.ckpt of a run")
+    p = sub.add_parser("eval", help="evaluate a checkpoint (or an ensemble)",
+                       description="Evaluate a trained checkpoint, or the mean prediction of several (dos task).")
+    p.add_argument("checkpoint", nargs="+",
+                   help="best.ckpt or last.ckpt of a run; several runs of the same data and model form an ensemble")
     p.add_argument("--data", help="evaluate on other data (a data folder or file, depending on the task)")
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the stored config, e.g. -o eval.votes=5")
-    p.add_argument("--out", help="output folder (default: <run>/eval)")
+    p.add_argument("--out", help="output folder (default: <run>/eval, or <first run>/eval-ensemble<N>)")
     p.set_defaults(run=_eval)
 
     gen = sub.add_parser("generate", help="generate a data set", description="Generate a data set.")
@@ -76,7 +78,8 @@ def _train(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from equisym.train.engine import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.out, args.override, args.data)
+    checkpoints = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
+    metrics = evaluate_checkpoint(checkpoints, args.out, args.override, args.data)
     _print_summary(metrics)
 
 

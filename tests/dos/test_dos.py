@@ -360,6 +360,45 @@ def test_cli_train_and_eval(tiny_dos, tmp_path):
     assert again["test_averaged/band_energy_mae"] != again["table2a_band_energy_mae_ev_per_atom"]
 
 
+def test_cli_ensemble_eval_is_the_mean_of_its_members(tiny_dos, tmp_path):
+    config = str(Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml")
+    common = ["-o", f"data.root={tiny_dos}", "-o", "model.preset=tiny", "-o", "trainer.max_epochs=1",
+              "-o", "trainer.max_time=null", "-o", "trainer.progress_bar=false", "-o", "eval.rotation_trials=0"]
+    runs = [tmp_path / f"seed{k}" for k in range(2)]
+    for k, out in enumerate(runs):
+        res = run_cli("train", config, "--out", str(out), "-o", f"seed={k}", *common)
+        assert res.returncode == 0, res.stderr[-2000:]
+    res = run_cli("eval", *(str(r / "best.ckpt") for r in runs), "--out", str(tmp_path / "ens"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    metrics = json.loads((tmp_path / "ens" / "metrics.json").read_text())
+    members = [json.loads((r / "metrics.json").read_text())["table2a_band_energy_mae_ev_per_atom"] for r in runs]
+    assert metrics["ensemble/members"] == 2
+    assert metrics["ensemble/member_band_energy_mae"] == pytest.approx(members, rel=1e-5)
+    assert members[0] != members[1]  # two seeds, two models
+    mean = np.mean([np.load(r / "test_dos.npz")["predicted"] for r in runs], axis=0)
+    ensemble = np.load(tmp_path / "ens" / "test_dos.npz")
+    np.testing.assert_allclose(ensemble["predicted"], mean, rtol=1e-5, atol=1e-6)
+    rows = json.loads((tmp_path / "ens" / "predictions.json").read_text())
+    spread = [row["band_energy_spread"] for row in rows]
+    assert all(s >= 0 for s in spread) and max(s for s in spread) > 0
+    assert metrics["ensemble/band_energy_spread_mean"] == pytest.approx(np.mean(spread), abs=1e-6)
+
+    # members must share data and model; other tasks refuse ensembles
+    other = tmp_path / "other"
+    res = run_cli("train", config, "--out", str(other), "-o", "data.spheres.num_bins=16", *common)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_cli("eval", str(runs[0] / "best.ckpt"), str(other / "best.ckpt"), "--out", str(tmp_path / "bad"))
+    assert res.returncode == 2 and "cannot join an ensemble" in res.stderr and "'data'" in res.stderr
+
+
+def test_tasks_without_ensembles_refuse_several_checkpoints():
+    from equisym.train.engine import TASKS, _ensure_tasks
+
+    _ensure_tasks()
+    with pytest.raises(EquisymError, match="cannot evaluate an ensemble"):
+        TASKS["potential"].ensemble([])
+
+
 def test_cli_rejects_wrong_grid_and_non_carbon(tmp_path):
     from tests.dos.conftest import write_tiny_dos_set
 

@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -173,6 +174,11 @@ class Task:
     def evaluate(self, module: L.LightningModule, datamodule: L.LightningDataModule, cfg: Any, out_dir: Path, options: dict) -> dict:
         """Evaluate a trained module; write plots into ``out_dir``; return JSON-safe metrics."""
         raise NotImplementedError
+
+    def ensemble(self, modules: list[L.LightningModule]) -> torch.nn.Module:
+        """One module predicting the mean of ``modules`` (trained members of the same task,
+        data and model config), for :meth:`evaluate`; default: not supported."""
+        raise EquisymError(f"the {self.name} task cannot evaluate an ensemble of checkpoints; give one checkpoint")
 
 
 TASKS: dict[str, Task] = {}
@@ -457,27 +463,53 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def evaluate_checkpoint(
-    path: str | os.PathLike, out_dir: str | os.PathLike | None = None, overrides: list[str] | None = None, data: str | None = None
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike | None = None,
+    overrides: list[str] | None = None,
+    data: str | None = None,
 ) -> dict:
-    """Evaluate a trained checkpoint; write ``metrics.json`` and plots into ``out_dir``.
+    """Evaluate a trained checkpoint, or an ensemble of them; write ``metrics.json`` and plots.
 
     Args:
-        path: ``best.ckpt`` or ``last.ckpt`` of a run.
-        out_dir: output folder (default: ``<run>/eval``).
-        overrides: ``key=value`` overrides of the stored config (e.g. ``eval.votes=5``).
+        path: ``best.ckpt`` or ``last.ckpt`` of a run, or a list of several: the ensemble
+            predicts the mean of their predictions (tasks that support it, see
+            :meth:`Task.ensemble`). The members must share the task and the ``data`` and
+            ``model`` sections of their configs; seeds, optimizer and trainer may differ.
+        out_dir: output folder (default: ``<run>/eval``, ``<first run>/eval-ensemble<N>``).
+        overrides: ``key=value`` overrides of the stored configs (e.g. ``eval.votes=5``).
         data: task-specific alternative data (a folder or file), passed as ``options["data"]``.
     """
-    ckpt = load_checkpoint(path)
-    task, cfg = load_config(ckpt["hyper_parameters"]["config"], overrides)
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths:
+        raise EquisymError("no checkpoint given")
+    task, cfg, modules = None, None, []
+    for p in paths:
+        ckpt = load_checkpoint(p)
+        member_task, member_cfg = load_config(ckpt["hyper_parameters"]["config"], overrides)
+        if task is None:
+            task, cfg = member_task, member_cfg
+        else:
+            first, this = to_dict(cfg), to_dict(member_cfg)
+            differ = [k for k in ("task", "data", "model") if first.get(k) != this.get(k)]
+            if differ:
+                raise EquisymError(
+                    f"{p} cannot join an ensemble with {paths[0]}: their '{differ[0]}' sections differ "
+                    "(members must share task, data and model; seeds, optim and trainer may differ)"
+                )
+        module = task.build_module(member_cfg)
+        module.load_state_dict(ckpt["state_dict"])
+        modules.append(module.eval())
     flush_denormals()
-    out = Path(out_dir) if out_dir is not None else Path(path).parent / "eval"
+    if len(modules) > 1:
+        module = task.ensemble(modules)
+        out = Path(out_dir) if out_dir is not None else Path(paths[0]).parent / f"eval-ensemble{len(paths)}"
+    else:
+        module = modules[0]
+        out = Path(out_dir) if out_dir is not None else Path(paths[0]).parent / "eval"
     datamodule = task.build_datamodule(cfg)
-    module = task.build_module(cfg)
-    module.load_state_dict(ckpt["state_dict"])
-    module.eval()
     out.mkdir(parents=True, exist_ok=True)
     metrics = task.evaluate(module, datamodule, cfg, out, {"data": data})
-    metrics["checkpoint"] = str(path)
+    metrics["checkpoint"] = str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 

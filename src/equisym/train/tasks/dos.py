@@ -651,8 +651,26 @@ def band_energies(energies: np.ndarray, dos: np.ndarray, n_electrons: float) -> 
     return fermi, band, ok
 
 
+class DOSEnsemble(torch.nn.Module):
+    """The mean prediction of several trained DOS models (a deep ensemble).
+
+    ``forward(batch)`` returns the mean over ``members`` of their DOS per atom ``(S, G)``
+    (states/eV/atom). Symmetry: whatever every member guarantees (e.g. exact rotation
+    invariance with local frames) holds for the mean.
+    """
+
+    def __init__(self, members: list[DOSModule]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise EquisymError(f"an ensemble needs at least two members, got {len(members)}")
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return torch.stack([member(batch) for member in self.members]).mean(0)
+
+
 @torch.no_grad()
-def predict_split(module: DOSModule, datamodule: DOSDataModule, split: _Split, rotations: np.ndarray | None) -> np.ndarray:
+def predict_split(module: torch.nn.Module, datamodule: DOSDataModule, split: _Split, rotations: np.ndarray | None) -> np.ndarray:
     loader = datamodule.loader(split, datamodule.cfg.data.eval_batch_size, False, False, 0, rotations)
     out = np.zeros_like(split.dos, dtype=np.float64)
     for batch in loader:
@@ -787,13 +805,21 @@ class DOSTask(Task):
     def build_module(self, cfg: DOSConfig) -> DOSModule:
         return DOSModule(cfg)
 
-    def evaluate(self, module: DOSModule, datamodule: DOSDataModule, cfg: DOSConfig, out_dir: Path, options: dict) -> dict:
+    def ensemble(self, modules: list[DOSModule]) -> DOSEnsemble:
+        return DOSEnsemble(modules)
+
+    def evaluate(self, module: DOSModule | DOSEnsemble, datamodule: DOSDataModule, cfg: DOSConfig, out_dir: Path,
+                 options: dict) -> dict:
+        """Table 2a/2b on the test split, rotation trials, plots and ``test_dos.npz``. For a
+        :class:`DOSEnsemble` also each member's Table 2a and the members' band-energy spread
+        (standard deviation over members per structure, eV/atom: an uncertainty estimate)."""
         root = options.get("data")
         test = datamodule.load_split("test", root)
         energies, n_el = datamodule.energies, datamodule.n_electrons
-        module.step_size = datamodule.step
         module.eval()
-        pred = predict_split(module, datamodule, test, None)
+        members = list(module.members) if isinstance(module, DOSEnsemble) else [module]
+        member_preds = [predict_split(member, datamodule, test, None) for member in members]
+        pred = np.mean(member_preds, axis=0)
         scores = _scores(energies, n_el, pred, test.dos, test.groups, test.band_energy)
         band_pred, band_true = scores.pop("_band_pred"), scores.pop("_band_true")
         metrics: dict[str, Any] = {
@@ -810,6 +836,13 @@ class DOSTask(Task):
             "chemical_accuracy_ev_per_atom": CHEMICAL_ACCURACY,
             "reference_vs_stored_band_energy_max": scores["reference_vs_stored_band_energy_max"],
         }
+        spread = None
+        if len(members) > 1:
+            member_scores = [_scores(energies, n_el, p, test.dos, test.groups, test.band_energy) for p in member_preds]
+            spread = np.std([s["_band_pred"] for s in member_scores], axis=0)
+            metrics["ensemble/members"] = len(members)
+            metrics["ensemble/member_band_energy_mae"] = [s["band_energy_mae"] for s in member_scores]
+            metrics["ensemble/band_energy_spread_mean"] = _r(np.nanmean(spread))
         if _kind(cfg.model) != "soap-dos" and cfg.eval.rotation_trials > 0:
             maes, diffs, per_group = [], [], []
             for trial in range(cfg.eval.rotation_trials):
@@ -840,6 +873,9 @@ class DOSTask(Task):
             {"structure": g, "band_energy_true": _r(t), "band_energy_pred": _r(p)}
             for g, t, p in zip(test.groups, band_true, band_pred)
         ]
+        if spread is not None:
+            for row, sd in zip(rows, spread):
+                row["band_energy_spread"] = _r(sd)
         (out_dir / "predictions.json").write_text(json.dumps(rows))
         np.savez_compressed(
             out_dir / "test_dos.npz", energies=energies, predicted=pred.astype(np.float32), true=test.dos,
