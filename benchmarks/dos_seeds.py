@@ -50,6 +50,7 @@ def ensemble(model: str, names: list[str], out: Path) -> dict:
         "table2b": metrics["table2b_band_energy_mae_ev_per_atom"],
         "within_chemical_accuracy": metrics["structures_within_chemical_accuracy"],
         "band_energy_spread_mean": metrics["ensemble/band_energy_spread_mean"],
+        "spread_error_rank_correlation": metrics["ensemble/spread_error_rank_correlation"],
         "eval_folder": str(out),
     }
 

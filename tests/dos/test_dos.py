@@ -382,6 +382,8 @@ def test_cli_ensemble_eval_is_the_mean_of_its_members(tiny_dos, tmp_path):
     spread = [row["band_energy_spread"] for row in rows]
     assert all(s >= 0 for s in spread) and max(s for s in spread) > 0
     assert metrics["ensemble/band_energy_spread_mean"] == pytest.approx(np.mean(spread), abs=1e-6)
+    assert -1 <= metrics["ensemble/spread_error_rank_correlation"] <= 1
+    assert (tmp_path / "ens" / "ensemble_spread.png").exists()
 
     # members must share data and model; other tasks refuse ensembles
     other = tmp_path / "other"

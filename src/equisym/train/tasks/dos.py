@@ -756,6 +756,31 @@ def _plot(out_dir: Path, energies, pred, true, groups, band_pred, band_true, tit
     plt.close(fig)
 
 
+def _plot_spread(out_dir: Path, groups, band_pred, band_true, spread, title: str) -> None:
+    """``ensemble_spread.png``: each test structure's band-energy error against the members' spread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    err = np.abs(band_pred - band_true)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for g in sorted(set(groups)):
+        mask = np.array([x == g for x in groups])
+        ax.loglog(spread[mask], err[mask], "o", ms=3, label=g)
+    ok = np.isfinite(err) & np.isfinite(spread) & (spread > 0) & (err > 0)
+    if ok.any():
+        lo, hi = min(spread[ok].min(), err[ok].min()), max(spread[ok].max(), err[ok].max())
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="error = spread")
+    ax.set_xlabel("members' band-energy spread (eV/atom)")
+    ax.set_ylabel("|band-energy error| of the mean (eV/atom)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_dir / "ensemble_spread.png", dpi=100)
+    plt.close(fig)
+
+
 @register_task
 class DOSTask(Task):
     """Carbon DOS regression (Fox et al., Table 2)."""
@@ -838,11 +863,18 @@ class DOSTask(Task):
         }
         spread = None
         if len(members) > 1:
+            from scipy.stats import spearmanr
+
             member_scores = [_scores(energies, n_el, p, test.dos, test.groups, test.band_energy) for p in member_preds]
             spread = np.std([s["_band_pred"] for s in member_scores], axis=0)
             metrics["ensemble/members"] = len(members)
             metrics["ensemble/member_band_energy_mae"] = [s["band_energy_mae"] for s in member_scores]
             metrics["ensemble/band_energy_spread_mean"] = _r(np.nanmean(spread))
+            ok = np.isfinite(spread) & np.isfinite(band_pred)
+            # Spearman rank correlation of spread and error: does a larger spread flag a larger error?
+            metrics["ensemble/spread_error_rank_correlation"] = _r(
+                spearmanr(spread[ok], np.abs(band_pred - band_true)[ok]).statistic
+            ) if ok.sum() > 2 else None
         if _kind(cfg.model) != "soap-dos" and cfg.eval.rotation_trials > 0:
             maes, diffs, per_group = [], [], []
             for trial in range(cfg.eval.rotation_trials):
@@ -876,6 +908,7 @@ class DOSTask(Task):
         if spread is not None:
             for row, sd in zip(rows, spread):
                 row["band_energy_spread"] = _r(sd)
+            _plot_spread(out_dir, test.groups, band_pred, band_true, spread, f"{_kind(cfg.model)}: ensemble of {len(members)}")
         (out_dir / "predictions.json").write_text(json.dumps(rows))
         np.savez_compressed(
             out_dir / "test_dos.npz", energies=energies, predicted=pred.astype(np.float32), true=test.dos,
