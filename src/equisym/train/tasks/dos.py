@@ -741,43 +741,34 @@ def _plot(out_dir: Path, energies, pred, true, groups, band_pred, band_true, tit
     fig.savefig(out_dir / "dos_examples.png", dpi=100)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    for g in names:
-        mask = np.array([x == g for x in groups])
-        ax.plot(band_true[mask], band_pred[mask], "o", ms=3, label=g)
-    lo, hi = np.nanmin(band_true), np.nanmax(band_true)
-    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-    ax.set_xlabel("true band energy (eV/atom)")
-    ax.set_ylabel("predicted band energy (eV/atom)")
-    ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out_dir / "band_energy_parity.png", dpi=100)
-    plt.close(fig)
+    _scatter_by_type(out_dir / "band_energy_parity.png", band_true, band_pred, groups, "true band energy (eV/atom)",
+                     "predicted band energy (eV/atom)", title)
 
 
-def _plot_spread(out_dir: Path, groups, band_pred, band_true, spread, title: str) -> None:
-    """``ensemble_spread.png``: each test structure's band-energy error against the members' spread."""
+def _scatter_by_type(path: Path, x, y, groups, xlabel: str, ylabel: str, title: str, log: bool = False) -> None:
+    """One point per test structure, coloured by structure type, with the line y = x."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    err = np.abs(band_pred - band_true)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     for g in sorted(set(groups)):
-        mask = np.array([x == g for x in groups])
-        ax.loglog(spread[mask], err[mask], "o", ms=3, label=g)
-    ok = np.isfinite(err) & np.isfinite(spread) & (spread > 0) & (err > 0)
+        mask = np.array([t == g for t in groups])
+        ax.plot(x[mask], y[mask], "o", ms=3, label=g)
+    ok = np.isfinite(x) & np.isfinite(y) & ((x > 0) & (y > 0) if log else True)
     if ok.any():
-        lo, hi = min(spread[ok].min(), err[ok].min()), max(spread[ok].max(), err[ok].max())
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="error = spread")
-    ax.set_xlabel("members' band-energy spread (eV/atom)")
-    ax.set_ylabel("|band-energy error| of the mean (eV/atom)")
+        lo, hi = min(x[ok].min(), y[ok].min()), max(x[ok].max(), y[ok].max())
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(out_dir / "ensemble_spread.png", dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -908,7 +899,11 @@ class DOSTask(Task):
         if spread is not None:
             for row, sd in zip(rows, spread):
                 row["band_energy_spread"] = _r(sd)
-            _plot_spread(out_dir, test.groups, band_pred, band_true, spread, f"{_kind(cfg.model)}: ensemble of {len(members)}")
+            _scatter_by_type(  # does a larger spread of the members flag a larger error of their mean?
+                out_dir / "ensemble_spread.png", spread, np.abs(band_pred - band_true), test.groups,
+                "members' band-energy spread (eV/atom)", "|band-energy error| of the mean (eV/atom)",
+                f"{_kind(cfg.model)}: ensemble of {len(members)}", log=True,
+            )
         (out_dir / "predictions.json").write_text(json.dumps(rows))
         np.savez_compressed(
             out_dir / "test_dos.npz", energies=energies, predicted=pred.astype(np.float32), true=test.dos,
