@@ -13,6 +13,9 @@ label and the result files (``benchmarks/results/<name>.json``) of its seeds::
 (``--group LABEL MODEL FILE [FILE ...]``; MODEL is the key in the file: csgnn-dos, soap-dos or
 schnet-dos.) Prints a Markdown table and writes ``benchmarks/results/dos_seeds.json``.
 
+If the first two groups have the same number of files, they are also compared seed by seed
+(list the files in the same seed order): wins, the mean paired difference and a paired t-test.
+
 ``--ensemble`` also evaluates each group's runs as one deep ensemble (the mean of their
 predicted DOS, ``equisym eval RUN1/best.ckpt RUN2/best.ckpt ...``); it needs the run folders
 named in the result files. Compare ensembles of equal size only.
@@ -78,6 +81,25 @@ def summarize(model: str, names: list[str]) -> dict:
     }
 
 
+def paired(first: dict, second: dict) -> dict:
+    """Seed-by-seed comparison of two groups' Table 2a (``first − second``, eV/atom)."""
+    from scipy.stats import ttest_rel
+
+    a, b = np.array(first["table2a"]), np.array(second["table2a"])
+    difference = a - b
+    test = ttest_rel(a, b)
+    return {
+        "difference": difference.tolist(),
+        "first_lower": int((difference < 0).sum()),
+        "seeds": len(difference),
+        "mean_difference": float(difference.mean()),
+        "std_difference": float(difference.std(ddof=1)),
+        "relative_mean_difference": float(a.mean() / b.mean() - 1),
+        "t_statistic": float(test.statistic),
+        "p_value_two_sided": float(test.pvalue),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--group", nargs="+", action="append", required=True, metavar="LABEL MODEL FILE",
@@ -103,6 +125,15 @@ def main() -> None:
               + f" | **{g['table2a_mean']:.4f}**{sd} | " + " | ".join(f"{g['table2b_mean'][t]:.3f}" for t in types)
               + " | " + ", ".join(str(c) for c in g["within_chemical_accuracy"])
               + " | " + ", ".join(str(e) for e in g["epochs"]) + " |")
+    result = {"groups": groups}
+    labels = list(groups)
+    if len(labels) > 1 and len(groups[labels[0]]["files"]) == len(groups[labels[1]]["files"]) > 1:
+        first, second = labels[:2]
+        p = result["paired"] = {"first": first, "second": second, **paired(groups[first], groups[second])}
+        print(f"\nSeed by seed, {first} minus {second}: lower in {p['first_lower']} of {p['seeds']} seeds; "
+              f"mean difference {p['mean_difference']:+.5f} ± {p['std_difference']:.5f} eV/atom "
+              f"({100 * p['relative_mean_difference']:+.1f} %), paired t = {p['t_statistic']:.2f}, "
+              f"two-sided p = {p['p_value_two_sided']:.2f}")
     ensembles = {label: g["ensemble"] for label, g in groups.items() if "ensemble" in g}
     if ensembles:
         print("\n| ensemble | members | members' Table 2a | ensemble Table 2a | " + " | ".join(types) + " | types ≤ 0.043 | spread |")
@@ -111,7 +142,7 @@ def main() -> None:
             print(f"| {label} | {e['members']} | " + ", ".join(f"{v:.4f}" for v in e["member_table2a"])
                   + f" | **{e['table2a']:.4f}** | " + " | ".join(f"{e['table2b'][t]:.3f}" for t in types)
                   + f" | {e['within_chemical_accuracy']} | {e['band_energy_spread_mean']:.4f} |")
-    write_result(args.name, {"groups": groups})
+    write_result(args.name, result)
 
 
 if __name__ == "__main__":
