@@ -60,15 +60,14 @@ from equisym.geometry.icosphere import icosphere, nearest_vertices
 from equisym.geometry.neighbors import neighbor_list
 from equisym.geometry.switching import cosine_cutoff
 
-__all__ = ["AtomSpheresConfig", "SparseAtomSpheres", "atom_spheres_sparse", "atom_spheres", "densify", "check_carbon"]
+__all__ = ["SphereInputConfig", "AtomSpheresConfig", "SparseAtomSpheres", "atom_spheres_sparse", "atom_spheres", "densify", "check_carbon"]
 
 
 @dataclass
-class AtomSpheresConfig:
-    """Hyperparameters of the per-atom spherical input."""
+class SphereInputConfig:
+    """How neighbours are put on the sphere: everything of the per-atom spherical input but the
+    icosphere level (which a model owns: the ``data.spheres`` section of the ``dos`` task)."""
 
-    level: int = 3
-    """Icosphere level of the directions (V = 10·4^level + 2 vertices; the paper: 3 → 642)."""
     cutoff: float = 7.0
     """Neighbour cutoff in Å (periodic images included)."""
     r_min: float = 1.0
@@ -91,8 +90,6 @@ class AtomSpheresConfig:
     """``local`` only: outer radius of the neighbours that define the frames, Å (bonds, not the 7 Å sphere)."""
 
     def validate(self) -> None:
-        if not 0 <= self.level <= 6:
-            raise EquisymError(f"atom spheres: level must be in 0..6, got {self.level}")
         if not (self.cutoff > self.r_min >= 0):
             raise EquisymError(f"atom spheres: need cutoff > r_min >= 0, got cutoff={self.cutoff}, r_min={self.r_min}")
         if self.num_bins < 1:
@@ -109,6 +106,19 @@ class AtomSpheresConfig:
             raise EquisymError(f"atom spheres: frames must be lab or local, got {self.frames!r}")
         if not 0 < self.frame_cutoff <= self.cutoff:
             raise EquisymError(f"atom spheres: need 0 < frame_cutoff <= cutoff, got {self.frame_cutoff}")
+
+
+@dataclass
+class AtomSpheresConfig(SphereInputConfig):
+    """Hyperparameters of the per-atom spherical input: :class:`SphereInputConfig` and the level."""
+
+    level: int = 3
+    """Icosphere level of the directions (V = 10·4^level + 2 vertices; the paper: 3 → 642)."""
+
+    def validate(self) -> None:
+        if not 0 <= self.level <= 6:
+            raise EquisymError(f"atom spheres: level must be in 0..6, got {self.level}")
+        super().validate()
 
     @property
     def num_vertices(self) -> int:

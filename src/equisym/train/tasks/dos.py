@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from equisym.config import to_dict
-from equisym.data.atom_spheres import AtomSpheresConfig, SparseAtomSpheres, atom_spheres_sparse, check_carbon, densify
+from equisym.data.atom_spheres import AtomSpheresConfig, SparseAtomSpheres, SphereInputConfig, atom_spheres_sparse, check_carbon, densify
 from equisym.data.soap import SoapConfig, soap_features
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
@@ -44,31 +44,6 @@ from equisym.train.engine import RunConfig, Task, TaskModule, register_task
 __all__ = ["DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "dos_loss", "band_energy_differentiable", "CHEMICAL_ACCURACY"]
 
 CHEMICAL_ACCURACY = 0.043  #: eV/atom (1 kcal/mol), the paper's threshold for the band energy
-
-
-@dataclass
-class DOSSpheresConfig:
-    """Per-atom spherical input of ``csgnn-dos`` (the icosphere level is the model's)."""
-
-    cutoff: float = 7.0
-    """Neighbour cutoff in Å (periodic images included)."""
-    r_min: float = 1.0
-    """Inner edge of the first radial bin, Å."""
-    num_bins: int = 32
-    """Radial bins = input channels of the model."""
-    weighting: str = "inverse"
-    """Value per neighbour: ``inverse`` (1/d), ``inverse_sq`` or ``none``."""
-    assignment: str = "nearest"
-    """``nearest`` (the paper: nearest vertex, hard radial bin) or ``smooth`` (continuous radial
-    and angular interpolation, see :mod:`equisym.data.atom_spheres`)."""
-    angular_width: float = 1.0
-    """``smooth`` only: angular kernel radius in mean icosphere edge lengths."""
-    frames: str = "lab"
-    """``lab`` (the paper: the sphere oriented as the structure, rotations learnt from
-    augmentation) or ``local``: every atom is seen in its ECSE local frames and the model's
-    atom DOS is their weighted mean — exactly SO(3) invariant (see ``docs/dos.md``)."""
-    frame_cutoff: float = 3.0
-    """``local`` only: neighbours within this radius (Å) define the frames."""
 
 
 @dataclass
@@ -99,8 +74,8 @@ class DOSDataConfig:
     rotate_train: bool = True
     """``csgnn-dos``: rotate every training structure by a fresh Haar-random rotation
     (its input is only approximately rotation invariant); the other models are invariant."""
-    spheres: DOSSpheresConfig = field(default_factory=DOSSpheresConfig)
-    """Spherical input of ``csgnn-dos``."""
+    spheres: SphereInputConfig = field(default_factory=SphereInputConfig)
+    """Spherical input of ``csgnn-dos`` (the icosphere level is the model's ``level``)."""
     soap: SoapConfig = field(default_factory=SoapConfig)
     """SOAP settings of ``soap-dos``."""
 
