@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from ase import Atoms
 
 from equisym.data.atom_spheres import AtomSpheresConfig, atom_spheres_sparse, densify
 from equisym.errors import EquisymError
 from equisym.geometry import random_rotation
-from tests.conftest import run_cli
+from equisym.train.engine import load_config
+from tests.conftest import REPO, run_cli
 from tests.dos.test_dos import _rotated, _structures
 
 LOCAL = AtomSpheresConfig(level=1, assignment="smooth", frames="local")
@@ -87,6 +89,14 @@ def test_collinear_atom_is_a_clear_error():
         AtomSpheresConfig(frames="global").validate()
     with pytest.raises(EquisymError, match="in_frames needs"):
         _sparse(_structures()[0], AtomSpheresConfig(level=1)).in_frames(np.arange(2), LOCAL)
+
+
+def test_bad_sphere_choice_in_a_config_fails_at_load_with_the_choices():
+    config = yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text())
+    with pytest.raises(EquisymError, match="data.spheres.frames = 'global' is not allowed.*'lab', 'local'"):
+        load_config(config, ["data.spheres.frames=global"])
+    _, cfg = load_config(config, ["data.spheres.frames=local", "data.spheres.cutoff=6.0"])
+    assert (cfg.data.spheres.frames, cfg.data.spheres.cutoff) == ("local", 6.0)
 
 
 def _datamodule(tiny_dos, frames: str, readout: str = "pool"):
