@@ -393,12 +393,21 @@ def test_cli_ensemble_eval_is_the_mean_of_its_members(tiny_dos, tmp_path):
     assert res.returncode == 2 and "cannot join an ensemble" in res.stderr and "'data'" in res.stderr
 
 
-def test_tasks_without_ensembles_refuse_several_checkpoints():
-    from equisym.train.engine import TASKS, _ensure_tasks
+def test_tasks_without_ensembles_refuse_several_checkpoints(tmp_path):
+    """Refused from the first member's stored config, before any weights are loaded (the
+    fake checkpoints have none: loading them would fail with a different error)."""
+    import torch
+    import yaml
 
-    _ensure_tasks()
-    with pytest.raises(EquisymError, match="cannot evaluate an ensemble"):
-        TASKS["potential"].ensemble([])
+    from equisym.train.engine import evaluate_checkpoint
+
+    config = yaml.safe_load((Path(__file__).parents[2] / "configs" / "pet-methane.yaml").read_text())
+    paths = []
+    for k in range(2):
+        paths.append(tmp_path / f"member{k}.ckpt")
+        torch.save({"hyper_parameters": {"config": config}, "state_dict": {}}, paths[-1])
+    with pytest.raises(EquisymError, match="the potential task cannot evaluate an ensemble"):
+        evaluate_checkpoint(paths)
 
 
 def test_cli_rejects_wrong_grid_and_non_carbon(tmp_path):

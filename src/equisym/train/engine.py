@@ -160,6 +160,8 @@ class Task:
     name: ClassVar[str]
     config_class: ClassVar[type]
     monitor: ClassVar[tuple[str, Literal["min", "max"]]] = ("val/loss", "min")
+    supports_ensembles: ClassVar[bool] = False
+    """Whether :meth:`ensemble` is implemented (``equisym eval`` with several checkpoints)."""
 
     def expand(self, cfg: Any) -> Any:
         """Fill in derived values (e.g. a model section from its preset); default: unchanged."""
@@ -177,8 +179,9 @@ class Task:
 
     def ensemble(self, modules: list[L.LightningModule]) -> torch.nn.Module:
         """One module predicting the mean of ``modules`` (trained members of the same task,
-        data and model config), for :meth:`evaluate`; default: not supported."""
-        raise EquisymError(f"the {self.name} task cannot evaluate an ensemble of checkpoints; give one checkpoint")
+        data and model config), for :meth:`evaluate`; tasks that implement it set
+        :attr:`supports_ensembles`."""
+        raise NotImplementedError
 
 
 TASKS: dict[str, Task] = {}
@@ -488,6 +491,8 @@ def evaluate_checkpoint(
         member_task, member_cfg = load_config(ckpt["hyper_parameters"]["config"], overrides)
         if task is None:
             task, cfg = member_task, member_cfg
+            if len(paths) > 1 and not task.supports_ensembles:  # refuse before loading the other members
+                raise EquisymError(f"the {task.name} task cannot evaluate an ensemble of checkpoints; give one checkpoint")
         else:
             first, this = to_dict(cfg), to_dict(member_cfg)
             differ = [k for k in ("task", "data", "model") if first.get(k) != this.get(k)]

@@ -796,6 +796,8 @@ class DOSTask(Task):
     def build_module(self, cfg: DOSConfig) -> DOSModule:
         return DOSModule(cfg)
 
+    supports_ensembles = True
+
     def ensemble(self, modules: list[DOSModule]) -> DOSEnsemble:
         return DOSEnsemble(modules)
 
