@@ -396,7 +396,6 @@ def test_cli_ensemble_eval_is_the_mean_of_its_members(tiny_dos, tmp_path):
 def test_tasks_without_ensembles_refuse_several_checkpoints(tmp_path):
     """Refused from the first member's stored config, before any weights are loaded (the
     fake checkpoints have none: loading them would fail with a different error)."""
-    import torch
     import yaml
 
     from equisym.train.engine import evaluate_checkpoint

@@ -169,21 +169,21 @@ def band_energy_differentiable(energies: torch.Tensor, dos: torch.Tensor, n_elec
         # interval [E_{i-1}, E_i] holding E_F (the last one if the electrons do not fit)
         i = torch.where(has_fermi, reached.to(torch.int64).argmax(-1), torch.full_like(has_fermi, len(e) - 1, dtype=torch.int64))
         i = i.clamp(min=1)
-        h = width[i - 1]
-        d0, d1 = g.gather(1, (i - 1)[:, None])[:, 0], g.gather(1, i[:, None])[:, 0]
-        left = n_electrons - cumulative.gather(1, (i - 1)[:, None])[:, 0]  # states to place in it
-        # d0·x + (d1 − d0)·x²/(2h) = left, the root in [0, h] in its cancellation-free form
-        root = torch.sqrt((d0 * d0 + 2 * (d1 - d0) / h * left).clamp(min=0))
-        denominator = d0 + root
+    lower = (i - 1)[:, None]
+    c0, g0, g1 = cumulative.gather(1, lower)[:, 0], g.gather(1, lower)[:, 0], g.gather(1, lower + 1)[:, 0]
+    h = width[i - 1]
+    with torch.no_grad():
+        left = n_electrons - c0  # states to place in the interval
+        # g0·x + (g1 − g0)·x²/(2h) = left, the root in [0, h] in its cancellation-free form
+        root = torch.sqrt((g0 * g0 + 2 * (g1 - g0) / h * left).clamp(min=0))
+        denominator = g0 + root
         x = torch.where(denominator > 0, 2 * left / denominator.clamp(min=1e-300), torch.zeros_like(left))
         x = torch.where(has_fermi, x.clamp(min=0).minimum(h), h)
         fermi = e[i - 1] + x
-    # ∫ C over the full intervals below E_{i-1}: per interval h·C_j + h²(2 d_j + d_{j+1})/6
+    # ∫ C over the full intervals below E_{i-1}: per interval h·C_j + h²(2 g_j + g_{j+1})/6
     per_interval = width * cumulative[:, :-1] + width**2 * (2 * g[:, :-1] + g[:, 1:]) / 6
-    below = torch.arange(len(width), device=g.device)[None, :] < (i - 1)[:, None]
+    below = torch.arange(len(width), device=g.device)[None, :] < lower
     full = (per_interval * below).sum(-1)
-    c0 = cumulative.gather(1, (i - 1)[:, None])[:, 0]
-    g0, g1 = g.gather(1, (i - 1)[:, None])[:, 0], g.gather(1, i[:, None])[:, 0]
     partial = c0 * x + g0 * x**2 / 2 + (g1 - g0) * x**3 / (6 * h)
     return n_electrons * fermi - (full + partial)
 
@@ -783,6 +783,7 @@ class DOSTask(Task):
     name = "dos"
     config_class = DOSConfig
     monitor = ("val/loss", "min")
+    supports_ensembles = True
 
     def expand(self, cfg: DOSConfig) -> DOSConfig:
         kind = _kind(cfg.model)
@@ -824,8 +825,6 @@ class DOSTask(Task):
 
     def build_module(self, cfg: DOSConfig) -> DOSModule:
         return DOSModule(cfg)
-
-    supports_ensembles = True
 
     def ensemble(self, modules: list[DOSModule]) -> DOSEnsemble:
         return DOSEnsemble(modules)
