@@ -10,6 +10,7 @@ from equisym.train.engine import (
     evaluate_checkpoint,
     load_checkpoint,
     load_config,
+    load_trained,
     register_task,
     train,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "evaluate_checkpoint",
     "load_checkpoint",
     "load_config",
+    "load_trained",
     "register_task",
     "train",
 ]

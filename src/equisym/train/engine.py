@@ -10,8 +10,9 @@ The engine does the rest, the same way for every task:
   run directory (``config.yaml``, ``train.log``, ``metrics.csv``, ``best.ckpt``,
   ``last.ckpt``, ``metrics.json``, ``learning_curves.png``), resume from ``last.ckpt``,
   multi-process training through Lightning's DDP;
-- :func:`evaluate_checkpoint`: rebuild a task from the config stored in a checkpoint and
-  evaluate it, optionally on other data.
+- :func:`load_trained`: rebuild the trained module (or an ensemble) from the config and
+  weights stored in checkpoints;
+- :func:`evaluate_checkpoint`: evaluate it, optionally on other data.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "train",
     "evaluate_checkpoint",
     "load_checkpoint",
+    "load_trained",
     "global_rank",
 ]
 
@@ -465,22 +467,21 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return ckpt
 
 
-def evaluate_checkpoint(
-    path: str | os.PathLike | Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike | None = None,
-    overrides: list[str] | None = None,
-    data: str | None = None,
-) -> dict:
-    """Evaluate a trained checkpoint, or an ensemble of them; write ``metrics.json`` and plots.
+def load_trained(
+    path: str | os.PathLike | Sequence[str | os.PathLike], overrides: list[str] | None = None, task_name: str | None = None
+) -> tuple[Task, Any, torch.nn.Module]:
+    """Rebuild the trained module of a checkpoint, or the ensemble of several, in eval mode.
 
     Args:
         path: ``best.ckpt`` or ``last.ckpt`` of a run, or a list of several: the ensemble
             predicts the mean of their predictions (tasks that support it, see
             :meth:`Task.ensemble`). The members must share the task and the ``data`` and
             ``model`` sections of their configs; seeds, optimizer and trainer may differ.
-        out_dir: output folder (default: ``<run>/eval``, ``<first run>/eval-ensemble<N>``).
         overrides: ``key=value`` overrides of the stored configs (e.g. ``eval.votes=5``).
-        data: task-specific alternative data (a folder or file), passed as ``options["data"]``.
+        task_name: refuse checkpoints of any other task (before loading their weights).
+
+    Returns:
+        ``(task, config, module)``: the config is the (first) checkpoint's, with the overrides.
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:
@@ -491,6 +492,8 @@ def evaluate_checkpoint(
         member_task, member_cfg = load_config(ckpt["hyper_parameters"]["config"], overrides)
         if task is None:
             task, cfg = member_task, member_cfg
+            if task_name is not None and task.name != task_name:
+                raise EquisymError(f"{p} is a checkpoint of the {task.name} task, not of the {task_name} task")
             if len(paths) > 1 and not task.supports_ensembles:  # refuse before loading the other members
                 raise EquisymError(f"the {task.name} task cannot evaluate an ensemble of checkpoints; give one checkpoint")
         else:
@@ -505,11 +508,29 @@ def evaluate_checkpoint(
         module.load_state_dict(ckpt["state_dict"])
         modules.append(module.eval())
     flush_denormals()
-    if len(modules) > 1:
-        module = task.ensemble(modules)
+    return task, cfg, modules[0] if len(modules) == 1 else task.ensemble(modules)
+
+
+def evaluate_checkpoint(
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike | None = None,
+    overrides: list[str] | None = None,
+    data: str | None = None,
+) -> dict:
+    """Evaluate a trained checkpoint, or an ensemble of them; write ``metrics.json`` and plots.
+
+    Args:
+        path: ``best.ckpt`` or ``last.ckpt`` of a run, or a list of several (an ensemble,
+            see :func:`load_trained`).
+        out_dir: output folder (default: ``<run>/eval``, ``<first run>/eval-ensemble<N>``).
+        overrides: ``key=value`` overrides of the stored configs (e.g. ``eval.votes=5``).
+        data: task-specific alternative data (a folder or file), passed as ``options["data"]``.
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    task, cfg, module = load_trained(paths, overrides)
+    if len(paths) > 1:
         out = Path(out_dir) if out_dir is not None else Path(paths[0]).parent / f"eval-ensemble{len(paths)}"
     else:
-        module = modules[0]
         out = Path(out_dir) if out_dir is not None else Path(paths[0]).parent / "eval"
     datamodule = task.build_datamodule(cfg)
     out.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,10 @@ from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
 from equisym.train.engine import RunConfig, Task, TaskModule, register_task
 
-__all__ = ["DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "dos_loss", "band_energy_differentiable", "CHEMICAL_ACCURACY"]
+__all__ = [
+    "DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "DOSPrediction", "predict_dos", "dos_loss",
+    "band_energy_differentiable", "CHEMICAL_ACCURACY",
+]
 
 CHEMICAL_ACCURACY = 0.043  #: eV/atom (1 kcal/mol), the paper's threshold for the band energy
 
@@ -680,6 +683,86 @@ def predict_split(module: torch.nn.Module, datamodule: DOSDataModule, split: _Sp
     for batch in loader:
         out[batch["ids"].numpy()] = module(batch).double().numpy()
     return out
+
+
+@dataclass
+class DOSPrediction:
+    """The DOS that a trained model predicts for some structures (from :func:`predict_dos`).
+
+    Shapes and units (S structures, G = 310 grid energies, N_s atoms in structure s):
+        - energies: ``(G,)`` eV, the data's grid (:func:`equisym.physics.dos.dos_grid`).
+        - dos: ``(S, G)`` states/eV per atom (spin included), the mean of the atoms' contributions.
+        - atom_dos: S arrays ``(N_s, G)`` states/eV, each atom's contribution.
+        - fermi_level: ``(S,)`` eV; band_energy: ``(S,)`` eV/atom, by
+          :func:`equisym.physics.dos.band_energy` with 4 electrons per atom (NaN where the
+          predicted DOS holds fewer states than electrons).
+    """
+
+    energies: np.ndarray
+    dos: np.ndarray
+    atom_dos: list
+    fermi_level: np.ndarray
+    band_energy: np.ndarray
+
+
+@torch.no_grad()
+def predict_dos(checkpoint, structures, batch_size: int = 32) -> DOSPrediction:
+    """Predict the DOS, Fermi level and band energy of carbon structures with trained models.
+
+    Args:
+        checkpoint: ``best.ckpt`` of a ``dos`` run, or a list of several (their mean: a deep
+            ensemble, see :func:`equisym.train.load_trained`).
+        structures: an ``ase.Atoms`` or a sequence of them (carbon only; molecules or
+            periodic cells).
+        batch_size: structures per forward pass.
+
+    Symmetry: the prediction inherits the model's: exactly invariant under every rotation
+    (local frames, SOAP) or under the 60 icosahedral rotations (lab-frame CSGNN-DOS), and
+    under translations and permutations of the atoms (``atom_dos`` is permuted with them).
+
+    Raises:
+        EquisymError: a checkpoint of another task, an element other than carbon, an atom
+            with no neighbour within the cutoff, NaN positions.
+
+    Example::
+
+        >>> from ase.build import graphene
+        >>> p = predict_dos("runs/csgnn-dos/best.ckpt", graphene(size=(8, 8, 1), vacuum=10.0))
+        >>> p.band_energy[0], p.fermi_level[0]  # eV/atom, eV
+    """
+    from ase import Atoms
+
+    from equisym.physics.dos import dos_grid
+    from equisym.train.engine import load_trained
+
+    _, cfg, module = load_trained(checkpoint, task_name="dos")
+    atoms = [structures] if isinstance(structures, Atoms) else list(structures)
+    if not atoms or not all(isinstance(a, Atoms) for a in atoms):
+        raise EquisymError("predict_dos: give an ase.Atoms or a non-empty sequence of them")
+    energies = dos_grid()
+    datamodule = DOSDataModule(cfg)
+    names = [f"structure {i} ({a.get_chemical_formula()})" for i, a in enumerate(atoms)]
+    split = _Split(
+        atoms=atoms,
+        dos=np.zeros((len(atoms), len(energies)), dtype=np.float32),
+        groups=names,
+        band_energy=np.full(len(atoms), np.nan),
+        inputs=datamodule._inputs(atoms, names),
+        atom_dos=[np.zeros((len(a), len(energies)), dtype=np.float32) for a in atoms],
+    )
+    members = list(module.members) if isinstance(module, DOSEnsemble) else [module]
+    dos = np.zeros((len(atoms), len(energies)))
+    atom_dos = [None] * len(atoms)
+    for batch in datamodule.loader(split, batch_size, False, False, 0):
+        outputs = [predict_batch(member.model, batch) for member in members]
+        ids = batch["ids"].numpy()
+        dos[ids] = torch.stack([o[0] for o in outputs]).mean(0).double().numpy()
+        per_atom = torch.stack([o[1] for o in outputs]).mean(0).double().numpy()
+        counts = np.bincount(batch["structure_index"].numpy(), minlength=len(ids))
+        for i, block in zip(ids, np.split(per_atom, np.cumsum(counts)[:-1])):
+            atom_dos[i] = block
+    fermi, band, _ = band_energies(energies, dos, datamodule.n_electrons)
+    return DOSPrediction(energies=energies, dos=dos, atom_dos=atom_dos, fermi_level=fermi, band_energy=band)
 
 
 def _haar_rotations(n: int, seed: int) -> np.ndarray:
