@@ -295,6 +295,21 @@ def test_bad_inputs():
         model(torch.rand(3, 42, 32), torch.tensor([0, 1, 2]), 2)
 
 
+@pytest.mark.parametrize("model", ["csgnn-dos", "soap-dos", "schnet-dos"])
+def test_every_dos_model_refuses_non_finite_positions(model):
+    """The structure checks run for every model's input (SOAP would otherwise return a number)."""
+    if model == "soap-dos":
+        pytest.importorskip("featomic")
+    from equisym.train.engine import load_config
+    from equisym.train.tasks.dos import DOSDataModule
+
+    _, cfg = load_config({"task": "dos", "model": {"name": model, "preset": "tiny"}})
+    sheet = graphene(a=2.53, size=(2, 2, 1), vacuum=6.0)
+    sheet.positions[1, 2] = np.nan
+    with pytest.raises(EquisymError, match="atom 1 has a non-finite position"):
+        DOSDataModule(cfg)._inputs([sheet], ["sheet"])
+
+
 def test_soap_baseline_invariant():
     pytest.importorskip("featomic")
     from equisym.data.soap import SoapConfig, soap_features

@@ -423,8 +423,11 @@ class DOSDataModule(L.LightningDataModule):
         self._val_loader: DataLoader | None = None
 
     def _inputs(self, atoms: list, names: list[str]) -> list:
-        for a, name in zip(atoms, names):
+        from equisym.geometry.neighbors import check_structure
+
+        for a, name in zip(atoms, names):  # every model: carbon only, finite positions, a sound cell
             check_carbon(a.get_atomic_numbers(), name)
+            check_structure(a.get_positions(), np.asarray(a.get_cell()), a.get_pbc(), name)
         if self.kind == "csgnn-dos":
             return [
                 atom_spheres_sparse(a.get_positions(), np.asarray(a.get_cell()), a.get_pbc(), self.spheres, name=name)
@@ -432,10 +435,6 @@ class DOSDataModule(L.LightningDataModule):
             ]
         if self.kind == "soap-dos":
             return soap_features(atoms, self.cfg.data.soap)
-        for a, name in zip(atoms, names):  # schnet: check the structures up front
-            from equisym.geometry.neighbors import check_structure
-
-            check_structure(a.get_positions(), np.asarray(a.get_cell()), a.get_pbc(), name)
         return [None] * len(atoms)
 
     def load_split(self, split: str, root: str | None = None) -> _Split:
@@ -727,7 +726,8 @@ def predict_dos(checkpoint, structures, batch_size: int = 32) -> DOSPrediction:
     Example::
 
         >>> from ase.build import graphene
-        >>> p = predict_dos("runs/csgnn-dos/best.ckpt", graphene(size=(8, 8, 1), vacuum=10.0))
+        >>> sheet = graphene(a=2.53, size=(8, 8, 1), vacuum=10.0)  # bonds of 1.46 Å, as in the data
+        >>> p = predict_dos("runs/csgnn-dos/best.ckpt", sheet)
         >>> p.band_energy[0], p.fermi_level[0]  # eV/atom, eV
     """
     from ase import Atoms
@@ -735,10 +735,10 @@ def predict_dos(checkpoint, structures, batch_size: int = 32) -> DOSPrediction:
     from equisym.physics.dos import dos_grid
     from equisym.train.engine import load_trained
 
-    _, cfg, module = load_trained(checkpoint, task_name="dos")
     atoms = [structures] if isinstance(structures, Atoms) else list(structures)
     if not atoms or not all(isinstance(a, Atoms) for a in atoms):
         raise EquisymError("predict_dos: give an ase.Atoms or a non-empty sequence of them")
+    _, cfg, module = load_trained(checkpoint, task_name="dos")
     energies = dos_grid()
     datamodule = DOSDataModule(cfg)
     names = [f"structure {i} ({a.get_chemical_formula()})" for i, a in enumerate(atoms)]
