@@ -463,6 +463,8 @@ def test_predict_dos_matches_eval_and_keeps_the_symmetry(tiny_dos, two_seeds):
         predict_dos(two_seeds[0] / "best.ckpt", molecule("CH4"))
     with pytest.raises(EquisymError, match="ase.Atoms"):
         predict_dos(two_seeds[0] / "best.ckpt", [])
+    with pytest.raises(EquisymError, match="batch_size"):
+        predict_dos(two_seeds[0] / "best.ckpt", test, batch_size=0)
 
 
 def test_predict_dos_refuses_checkpoints_of_other_tasks(tmp_path):

@@ -738,6 +738,8 @@ def predict_dos(checkpoint, structures, batch_size: int = 32) -> DOSPrediction:
     atoms = [structures] if isinstance(structures, Atoms) else list(structures)
     if not atoms or not all(isinstance(a, Atoms) for a in atoms):
         raise EquisymError("predict_dos: give an ase.Atoms or a non-empty sequence of them")
+    if batch_size < 1:
+        raise EquisymError(f"predict_dos: batch_size must be a positive integer, got {batch_size}")
     _, cfg, module = load_trained(checkpoint, task_name="dos")
     energies = dos_grid()
     datamodule = DOSDataModule(cfg)
