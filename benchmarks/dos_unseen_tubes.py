@@ -54,17 +54,20 @@ def main() -> None:
     groups = [(g[0], g[1:]) for g in args.group]
     if any(not ckpts for _, ckpts in groups):
         parser.error("every --group needs a label and at least one checkpoint")
+    cases = [(bond, n, m, seen, nanotube(n, m, length=cells, bond=bond, vacuum=8.0))
+             for bond in args.bonds for n, m, cells, seen in TUBES]
+    tubes = [tube for *_, tube in cases]
+    true_band = np.array([reference_band_energy(tube) for tube in tubes])
+    errors = {  # (tubes,) mean over a group's checkpoints, each loaded once for all tubes
+        label: np.mean([np.abs(predict_dos(c, tubes).band_energy - true_band) for c in ckpts], axis=0)
+        for label, ckpts in groups
+    }
     rows = []
-    for bond in args.bonds:
-        for n, m, cells, seen in TUBES:
-            tube = nanotube(n, m, length=cells, bond=bond, vacuum=8.0)
-            true_band = reference_band_energy(tube)
-            row = {"tube": f"({n},{m})", "in_data": seen, "bond": bond, "atoms": len(tube), "band_energy_tb": round(true_band, 4)}
-            for label, ckpts in groups:
-                errors = [abs(float(predict_dos(c, tube).band_energy[0]) - true_band) for c in ckpts]
-                row[label] = round(float(np.mean(errors)), 4)
-            rows.append(row)
-            print(row, flush=True)
+    for k, (bond, n, m, seen, tube) in enumerate(cases):
+        row = {"tube": f"({n},{m})", "in_data": seen, "bond": bond, "atoms": len(tube), "band_energy_tb": round(float(true_band[k]), 4)}
+        row.update({label: round(float(errors[label][k]), 4) for label, _ in groups})
+        rows.append(row)
+        print(row, flush=True)
     labels = [label for label, _ in groups]
     print("\n| tube | chirality in the data | bond (Å) | atoms | TB band energy (eV/atom) | "
           + " | ".join(f"{x}: abs. error (eV/atom)" for x in labels) + " |")

@@ -753,16 +753,15 @@ def predict_dos(checkpoint, structures, batch_size: int = 32) -> DOSPrediction:
         atom_dos=[np.zeros((len(a), len(energies)), dtype=np.float32) for a in atoms],
     )
     members = list(module.members) if isinstance(module, DOSEnsemble) else [module]
-    dos = np.zeros((len(atoms), len(energies)))
     atom_dos = [None] * len(atoms)
     for batch in datamodule.loader(split, batch_size, False, False, 0):
-        outputs = [predict_batch(member.model, batch) for member in members]
+        # the members' mean atom contributions; a structure's DOS per atom is their mean
+        per_atom = torch.stack([predict_batch(member.model, batch)[1] for member in members]).mean(0).double().numpy()
         ids = batch["ids"].numpy()
-        dos[ids] = torch.stack([o[0] for o in outputs]).mean(0).double().numpy()
-        per_atom = torch.stack([o[1] for o in outputs]).mean(0).double().numpy()
         counts = np.bincount(batch["structure_index"].numpy(), minlength=len(ids))
         for i, block in zip(ids, np.split(per_atom, np.cumsum(counts)[:-1])):
             atom_dos[i] = block
+    dos = np.stack([block.mean(0) for block in atom_dos])
     fermi, band, _ = band_energies(energies, dos, datamodule.n_electrons)
     return DOSPrediction(energies=energies, dos=dos, atom_dos=atom_dos, fermi_level=fermi, band_energy=band)
 
