@@ -77,6 +77,8 @@ def summarize(model: str, names: list[str]) -> dict:
         "table2a_std": float(overall.std(ddof=1)) if len(runs) > 1 else None,
         "table2b_mean": {t: float(np.mean([r["table2b"][t] for r in runs])) for t in types},
         "within_chemical_accuracy": [r["within_chemical_accuracy"] for r in runs],
+        "dos_rmse_mean": float(np.mean([r["dos_rmse"] for r in runs])),
+        "fermi_level_mae_mean": float(np.mean([r["fermi_level_mae"] for r in runs])),
         "epochs": [r["epochs"] for r in runs],
     }
 
@@ -117,13 +119,14 @@ def main() -> None:
         if args.ensemble and len(names) > 1:
             groups[label]["ensemble"] = ensemble(model, names, Path(args.ensemble_out) / f"{args.name}-{len(groups)}")
     types = list(next(iter(groups.values()))["table2b_mean"])
-    print("| model | seeds | Table 2a, each seed | mean ± sd | " + " | ".join(types) + " | types ≤ 0.043 | epochs |")
-    print("|---|---|---|---|" + "---|" * len(types) + "---|---|")
+    print("| model | seeds | Table 2a, each seed | mean ± sd | " + " | ".join(types) + " | types ≤ 0.043 | DOS RMSE | E_F MAE, eV | epochs |")
+    print("|---|---|---|---|" + "---|" * len(types) + "---|---|---|---|")
     for label, g in groups.items():
         sd = "" if g["table2a_std"] is None else f" ± {g['table2a_std']:.4f}"
         print(f"| {label} | {len(g['files'])} | " + ", ".join(f"{v:.4f}" for v in g["table2a"])
               + f" | **{g['table2a_mean']:.4f}**{sd} | " + " | ".join(f"{g['table2b_mean'][t]:.3f}" for t in types)
               + " | " + ", ".join(str(c) for c in g["within_chemical_accuracy"])
+              + f" | {g['dos_rmse_mean']:.4f} | {g['fermi_level_mae_mean']:.3f}"
               + " | " + ", ".join(str(e) for e in g["epochs"]) + " |")
     result = {"groups": groups}
     labels = list(groups)
