@@ -296,8 +296,9 @@ def test_bad_inputs():
 
 
 @pytest.mark.parametrize("model", ["csgnn-dos", "soap-dos", "schnet-dos"])
-def test_every_dos_model_refuses_non_finite_positions(model):
-    """The structure checks run for every model's input (SOAP would otherwise return a number)."""
+def test_every_dos_model_refuses_bad_structures(model):
+    """The structure checks run for every model's input (SOAP and SchNet would otherwise return
+    a number for NaN positions, an isolated atom or two atoms on one spot)."""
     if model == "soap-dos":
         pytest.importorskip("featomic")
     from equisym.train.engine import load_config
@@ -308,6 +309,14 @@ def test_every_dos_model_refuses_non_finite_positions(model):
     sheet.positions[1, 2] = np.nan
     with pytest.raises(EquisymError, match="atom 1 has a non-finite position"):
         DOSDataModule(cfg)._inputs([sheet], ["sheet"])
+    lonely = Atoms("C3", positions=[[0, 0, 0], [1.46, 0, 0], [20.0, 0, 0]])
+    with pytest.raises(EquisymError, match=r"lonely: atom 2 has no neighbour within the [\d.]+ Å cutoff"):
+        DOSDataModule(cfg)._inputs([lonely], ["lonely"])
+    stacked = Atoms("C2", positions=[[0, 0, 0], [0, 0, 0]])
+    with pytest.raises(EquisymError, match="atoms 0 and 1 overlap"):
+        DOSDataModule(cfg)._inputs([stacked], ["stacked"])
+    bonded = Atoms("C2", positions=[[0, 0, 0], [1.46, 0, 0]])
+    assert len(DOSDataModule(cfg)._inputs([bonded], ["bonded"])) == 1
 
 
 def test_soap_baseline_invariant():

@@ -57,7 +57,7 @@ import torch
 
 from equisym.errors import EquisymError
 from equisym.geometry.icosphere import icosphere, nearest_vertices
-from equisym.geometry.neighbors import neighbor_list
+from equisym.geometry.neighbors import neighbor_list, require_neighbours
 from equisym.geometry.switching import cosine_cutoff
 
 __all__ = ["SphereInputConfig", "AtomSpheresConfig", "SparseAtomSpheres", "atom_spheres_sparse", "atom_spheres", "densify", "check_carbon"]
@@ -309,15 +309,9 @@ def atom_spheres_sparse(
         check_carbon(numbers, name)
     nl = neighbor_list(positions, config.cutoff, cell, pbc, name=name)
     n_atoms = len(np.asarray(positions))
-    counts = nl.counts(n_atoms)
     if n_atoms == 0:
         raise EquisymError(f"{name}: the structure has no atoms")
-    if (counts == 0).any():
-        lonely = np.nonzero(counts == 0)[0]
-        raise EquisymError(
-            f"{name}: atom {int(lonely[0])} has no neighbour within the {config.cutoff:g} Å cutoff "
-            f"({len(lonely)} such atom(s)); its spherical input would be empty"
-        )
+    require_neighbours(nl, n_atoms, config.cutoff, name, "its spherical input would be empty")
     d = nl.distances
     directions = nl.vectors / d[:, None]
     width = (config.cutoff - config.r_min) / config.num_bins

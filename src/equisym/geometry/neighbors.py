@@ -15,7 +15,7 @@ import vesin
 
 from equisym.errors import EquisymError
 
-__all__ = ["NeighborList", "neighbor_list", "check_structure"]
+__all__ = ["NeighborList", "neighbor_list", "check_structure", "require_neighbours"]
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,25 @@ def neighbor_list(
             f"(distance {nl.distances[k]:.2e} Å < {min_distance:g} Å)"
         )
     return nl
+
+
+def require_neighbours(nl: NeighborList, n_atoms: int, cutoff: float, name: str, consequence: str) -> None:
+    """Raise if an atom has no neighbour in ``nl`` (a list built with ``cutoff`` Å).
+
+    Args:
+        nl: the structure's neighbour list.
+        n_atoms: number of atoms of the structure.
+        cutoff: the cutoff ``nl`` was built with, Å (for the message).
+        name: how to call the structure in error messages.
+        consequence: why an isolated atom cannot be used (ends the message).
+
+    Raises:
+        EquisymError: naming the first isolated atom and how many there are.
+    """
+    counts = nl.counts(n_atoms)
+    if (counts == 0).any():
+        lonely = np.nonzero(counts == 0)[0]
+        raise EquisymError(
+            f"{name}: atom {int(lonely[0])} has no neighbour within the {cutoff:g} Å cutoff "
+            f"({len(lonely)} such atom(s)); {consequence}"
+        )

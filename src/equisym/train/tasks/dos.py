@@ -423,11 +423,17 @@ class DOSDataModule(L.LightningDataModule):
         self._val_loader: DataLoader | None = None
 
     def _inputs(self, atoms: list, names: list[str]) -> list:
-        from equisym.geometry.neighbors import check_structure
+        """Each structure's model input; every model refuses the same bad structures: other
+        elements, non-finite positions, a singular periodic cell, overlapping atoms and an atom
+        with no neighbour within the model's cutoff (nothing like it is in the data)."""
+        from equisym.geometry.neighbors import neighbor_list, require_neighbours
 
-        for a, name in zip(atoms, names):  # every model: carbon only, finite positions, a sound cell
+        for a, name in zip(atoms, names):
             check_carbon(a.get_atomic_numbers(), name)
-            check_structure(a.get_positions(), np.asarray(a.get_cell()), a.get_pbc(), name)
+            if self.kind != "csgnn-dos":  # csgnn-dos's input builder runs these checks itself
+                cutoff = self.cfg.data.soap.cutoff if self.kind == "soap-dos" else float(self.cfg.model["cutoff"])
+                nl = neighbor_list(a.get_positions(), cutoff, np.asarray(a.get_cell()), a.get_pbc(), name=name)
+                require_neighbours(nl, len(a), cutoff, name, "the model was trained on bonded carbon only")
         if self.kind == "csgnn-dos":
             return [
                 atom_spheres_sparse(a.get_positions(), np.asarray(a.get_cell()), a.get_pbc(), self.spheres, name=name)
