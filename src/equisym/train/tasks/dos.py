@@ -727,7 +727,7 @@ def predict_dos(checkpoint, structures, batch_size: int = 32) -> DOSPrediction:
 
     Raises:
         EquisymError: a checkpoint of another task, an element other than carbon, an atom
-            with no neighbour within the cutoff, NaN positions.
+            with no neighbour within the cutoff, overlapping atoms, NaN positions (every model).
 
     Example::
 
