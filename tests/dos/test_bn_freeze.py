@@ -15,7 +15,10 @@ def _module_and_batch(tiny_dos, *overrides):
                                      *overrides])
     datamodule = task.build_datamodule(cfg)
     datamodule.setup("fit")
-    return task.build_module(cfg), next(iter(datamodule.train_dataloader()))
+    module = task.build_module(cfg)
+    module.energies = torch.as_tensor(datamodule.energies, dtype=torch.float32)  # as on_fit_start does
+    module.n_electrons = datamodule.n_electrons
+    return module, next(iter(datamodule.train_dataloader()))
 
 
 def _running_stats(module):

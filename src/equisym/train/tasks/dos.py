@@ -118,6 +118,12 @@ class DOSConfig(RunConfig):
     """The band-energy term is on from this fraction of training on (of ``trainer.max_time``
     when set, else of ``max_epochs``): 0 = throughout; e.g. 0.7 = only for the last 30 %,
     once the DOS is close (validation always reports it)."""
+    band_energy_ramp: float = 0.0
+    """Fraction of training over which the band-energy weight rises linearly from 0 to
+    ``band_energy_weight`` after ``band_energy_start`` (0 = switched on at once). When the term
+    is switched on its errors can be 0.1–0.4 eV/atom, and at weight 1 its squared error outweighs
+    the DOS loss ~100×: a sudden start at a high learning rate doubles the DOS error. Validation
+    always uses the full weight."""
     freeze_batchnorm_start: float = 1.0
     """From this fraction of training on (as ``band_energy_start``), BatchNorm layers use and
     keep their running statistics, as at evaluation. Training batches hold a few atoms of a few
@@ -615,16 +621,28 @@ class DOSModule(TaskModule):
         for group in self.optimizers().param_groups:
             group["lr"] = lr
 
+    def band_energy_weight_now(self) -> float:
+        """Weight of the band-energy term in the training loss at the current progress: 0 before
+        ``band_energy_start``, then rising linearly over ``band_energy_ramp`` to ``band_energy_weight``."""
+        c = self.cfg
+        frac = self._progress()
+        if c.band_energy_weight <= 0 or frac < c.band_energy_start:
+            return 0.0
+        if c.band_energy_ramp <= 0:
+            return c.band_energy_weight
+        return c.band_energy_weight * min(1.0, (frac - c.band_energy_start) / c.band_energy_ramp)
+
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         pred, atoms = predict_batch(self.model, batch)
         loss = dos_loss(pred, batch["dos"], self.step_size, self.cfg.loss_alpha)
         if self.cfg.atom_loss_weight > 0:
             loss = loss + self.cfg.atom_loss_weight * dos_loss(atoms, batch["atom_dos"], self.step_size, self.cfg.loss_alpha)
-        if self.cfg.band_energy_weight > 0 and (stage != "train" or self._progress() >= self.cfg.band_energy_start):
+        weight = self.cfg.band_energy_weight if stage != "train" else self.band_energy_weight_now()
+        if weight > 0:
             band_pred = band_energy_differentiable(self.energies, pred, self.n_electrons)
             band_true = band_energy_differentiable(self.energies, batch["dos"], self.n_electrons)
             band_error = (band_pred - band_true).to(pred.dtype)  # float64 differences of ~50 eV values
-            loss = loss + self.cfg.band_energy_weight * band_error.pow(2).mean()
+            loss = loss + weight * band_error.pow(2).mean()
             self.log(f"{stage}/band_energy_mae", band_error.abs().mean(), on_step=False, on_epoch=True,
                      sync_dist=stage != "train", batch_size=batch["num_structures"])
         if not torch.isfinite(loss):
@@ -891,9 +909,10 @@ class DOSTask(Task):
                 f"got {k} with {kind}"
             )
         if (cfg.band_energy_weight < 0 or cfg.atom_loss_weight < 0 or not 0 <= cfg.band_energy_start <= 1
-                or not 0 <= cfg.freeze_batchnorm_start <= 1):
+                or not 0 <= cfg.freeze_batchnorm_start <= 1 or not 0 <= cfg.band_energy_ramp <= 1):
             raise EquisymError(
-                "band_energy_weight and atom_loss_weight must be >= 0, band_energy_start and freeze_batchnorm_start in [0, 1]"
+                "band_energy_weight and atom_loss_weight must be >= 0, band_energy_start, band_energy_ramp and "
+                "freeze_batchnorm_start in [0, 1]"
             )
         if not 0.0 <= cfg.loss_alpha <= 1.0:
             raise EquisymError(f"loss_alpha must lie in [0, 1], got {cfg.loss_alpha}")
