@@ -16,8 +16,7 @@ def _module_and_batch(tiny_dos, *overrides):
     datamodule = task.build_datamodule(cfg)
     datamodule.setup("fit")
     module = task.build_module(cfg)
-    module.energies = torch.as_tensor(datamodule.energies, dtype=torch.float32)  # as on_fit_start does
-    module.n_electrons = datamodule.n_electrons
+    module.take_grid(datamodule)  # as on_fit_start does
     return module, next(iter(datamodule.train_dataloader()))
 
 

@@ -575,12 +575,17 @@ class DOSModule(TaskModule):
         self.step_size = step
         self.register_buffer("prior_set", torch.zeros((), dtype=torch.bool))
 
+    def take_grid(self, datamodule: "DOSDataModule") -> None:
+        """Take the energy grid ``(G,)`` eV and the electrons per atom from the loaded data (the
+        band-energy term needs both)."""
+        self.energies = torch.as_tensor(datamodule.energies, dtype=torch.float32, device=self.device)
+        self.n_electrons = datamodule.n_electrons
+
     def on_fit_start(self) -> None:
         """Take the energy grid from the data; start the output at the training set's mean atom
         DOS (once; not again on resume)."""
         datamodule = self.trainer.datamodule
-        self.energies = torch.as_tensor(datamodule.energies, dtype=torch.float32, device=self.device)
-        self.n_electrons = datamodule.n_electrons
+        self.take_grid(datamodule)
         if bool(self.prior_set):
             return
         split = datamodule.load_split("train")
