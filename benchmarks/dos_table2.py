@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 
 import _common  # noqa: F401
-from _common import RESULTS, write_result
+from _common import REPO, RESULTS, write_result
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "csgnn-dos.yaml"
 MODELS = {"csgnn-dos": "CSGNN-DOS", "schnet-dos": "SchNet", "soap-dos": "SOAP + MLP"}
 #: Per-model departures from the shared config: SchNet's message passing needs every atom of
@@ -179,7 +178,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     plot(results, runs, RESULTS / f"{args.name}.png", RESULTS / f"{args.name}_examples.png")
     write_result(args.name, summary)
-    print(f"\nTable 2a (overall band-energy MAE, eV/atom):")
+    print("\nTable 2a (overall band-energy MAE, eV/atom):")
     for name, r in results.items():
         print(f"  {MODELS[name]:12s} {r['table2a']:.4f}  ({r['within_chemical_accuracy']}/{r['structure_types']} types within 0.043)"
               + (f"  rotated {r['rotated_table2a']:.4f}" if r["rotated_table2a"] is not None else ""))

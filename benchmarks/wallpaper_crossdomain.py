@@ -18,11 +18,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from _common import write_result
+from _common import REPO, write_result
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RUNS = [
     "scores:photos", "scores:photos:h", "d4:photos", "resnet:photos", "scores:atoms", "scores:noise", "d4:atoms", "resnet:atoms",
 ]  # fmt: skip

@@ -99,11 +99,11 @@ def test_bad_sphere_choice_in_a_config_fails_at_load_with_the_choices():
     assert (cfg.data.spheres.frames, cfg.data.spheres.cutoff) == ("local", 6.0)
 
 
-def _datamodule(tiny_dos, frames: str, readout: str = "pool"):
+def _datamodule(tiny_dos, frames: str, readout: str = "pool", **data):
     from equisym.config import from_dict
     from equisym.train.tasks.dos import DOSConfig, DOSDataModule, DOSTask
 
-    raw = {"data": {"root": str(tiny_dos), "spheres": {"assignment": "smooth", "frames": frames}},
+    raw = {"data": {"root": str(tiny_dos), "spheres": {"assignment": "smooth", "frames": frames}, **data},
            "model": {"name": "csgnn-dos", "preset": "tiny", "readout": readout, "concatenate": False}}
     return DOSDataModule(DOSTask().expand(from_dict(DOSConfig, raw)))
 
@@ -138,6 +138,38 @@ def test_frame_choices_of_training_validation_and_testing(tiny_dos):
     np.testing.assert_allclose(np.bincount(batch["frame_atom"].numpy(), weights=batch["frame_weight"].numpy(), minlength=n_atoms), 1.0, rtol=1e-6)
     # training never spends time rotating: local frames make it pointless
     assert dm.train_dataloader().collate_fn.rotate is False
+
+
+def test_training_batches_built_in_workers_draw_their_own_atoms_and_frames(tiny_dos):
+    import copy
+    from types import SimpleNamespace
+    from unittest import mock
+
+    dm = _datamodule(tiny_dos, "local", num_workers=2, train_atoms_per_structure=3, batch_size=2)
+    loader = dm.train_dataloader()
+    assert loader.num_workers == 2 and loader.persistent_workers  # one copy per worker for the whole fit
+
+    def next_draws(collate, worker: int | None) -> np.ndarray:
+        info = None if worker is None else SimpleNamespace(id=worker)
+        with mock.patch("torch.utils.data.get_worker_info", return_value=info):
+            copy_ = copy.deepcopy(collate)  # what a worker process starts from
+            copy_([0, 1])
+            return copy_.rng.random(8)
+
+    # every worker starts from a copy of the same generator: without reseeding, two copies
+    # draw the same atoms and frames (the test can fail) ...
+    np.testing.assert_array_equal(next_draws(loader.collate_fn, None), next_draws(loader.collate_fn, None))
+    # ... in the workers each copy has its own stream
+    assert not np.allclose(next_draws(loader.collate_fn, 0), next_draws(loader.collate_fn, 1))
+    # real worker processes, two epochs: every batch is complete and finite
+    batches = [batch for _ in range(2) for batch in loader]
+    assert len(batches) == 2 * len(loader)
+    for batch in batches:
+        assert len(batch["structure_index"]) == 3 * batch["num_structures"]
+        assert torch.isfinite(batch["signal"]).all() and batch["signal"].shape[0] == len(batch["frame_atom"])
+    config = yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text())
+    with pytest.raises(EquisymError, match="data.num_workers must be >= 0, got -1"):
+        load_config(config, ["data.num_workers=-1"])
 
 
 def test_validation_batches_are_cached_and_identical_to_fresh_ones(tiny_dos):

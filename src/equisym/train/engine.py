@@ -312,6 +312,12 @@ def _ema_step(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch
     return averaged * decay + current * (1.0 - decay)
 
 
+def data_worker_init(_: int) -> None:
+    """``worker_init_fn`` of the data loaders: one torch thread per worker process (the
+    workers build batches beside a training process that already uses the cores)."""
+    torch.set_num_threads(1)
+
+
 def flush_denormals() -> bool:
     """Round subnormal floats (|x| < 1.2e-38 in float32) to zero on the CPU.
 

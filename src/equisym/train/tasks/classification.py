@@ -31,7 +31,7 @@ from equisym.data.modelnet import ModelNet40H5
 from equisym.data.shapes import SHAPE_CLASSES, ShapesDataset
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.train.engine import RunConfig, Task, TaskModule, register_task
+from equisym.train.engine import RunConfig, Task, TaskModule, data_worker_init, register_task
 from equisym.train.plots import plot_confusion_matrix
 
 __all__ = ["PointCloudDataConfig", "ClassificationEvalConfig", "PointCloudClassificationConfig", "PointCloudClassification"]
@@ -130,10 +130,6 @@ class CloudCollate:
         return batch
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
-
-
 class PointCloudDataModule(L.LightningDataModule):
     """Train / validation / test point clouds for :class:`PointCloudClassification`."""
 
@@ -185,7 +181,7 @@ class PointCloudDataModule(L.LightningDataModule):
             drop_last=shuffle and len(dataset) > batch_size,
             num_workers=workers,
             persistent_workers=workers > 0,
-            worker_init_fn=_worker_init if workers > 0 else None,
+            worker_init_fn=data_worker_init if workers > 0 else None,
             collate_fn=CloudCollate(augment, self.mapping),
         )
 
