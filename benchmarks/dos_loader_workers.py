@@ -60,13 +60,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if args.steps + args.warmup > 160:
-        parser.error("--steps + --warmup must fit in one epoch of the carbon set (160 batches)")
 
     config = yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text())
     task, cfg = load_config(config, [f"data.root={args.data}", *RECIPE])
     datamodule = task.build_datamodule(cfg)
     datamodule.load_split("train")
+    batches = len(datamodule.train_dataloader())
+    if args.steps + args.warmup > batches:
+        parser.error(f"--steps + --warmup must fit in one training epoch ({batches} batches)")
     rates: dict[int, list[float]] = {w: [] for w in args.workers}
     for round_ in range(args.rounds):
         for workers in args.workers:

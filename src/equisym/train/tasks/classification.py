@@ -31,7 +31,7 @@ from equisym.data.modelnet import ModelNet40H5
 from equisym.data.shapes import SHAPE_CLASSES, ShapesDataset
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.train.engine import RunConfig, Task, TaskModule, data_worker_init, register_task
+from equisym.train.engine import RunConfig, Task, TaskModule, loader_workers, register_task
 from equisym.train.plots import plot_confusion_matrix
 
 __all__ = ["PointCloudDataConfig", "ClassificationEvalConfig", "PointCloudClassificationConfig", "PointCloudClassification"]
@@ -173,15 +173,12 @@ class PointCloudDataModule(L.LightningDataModule):
         return _Rotated(base, random_rotations(rotation, len(base), seed))
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool, augment: AugmentConfig | None) -> DataLoader:
-        workers = self.cfg.data.num_workers
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
             drop_last=shuffle and len(dataset) > batch_size,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            worker_init_fn=data_worker_init if workers > 0 else None,
+            **loader_workers(self.cfg.data.num_workers),
             collate_fn=CloudCollate(augment, self.mapping),
         )
 

@@ -39,7 +39,7 @@ from equisym.data.atom_spheres import AtomSpheresConfig, SparseAtomSpheres, Sphe
 from equisym.data.soap import SoapConfig, soap_features
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.train.engine import RunConfig, Task, TaskModule, data_worker_init, register_task
+from equisym.train.engine import RunConfig, Task, TaskModule, loader_workers, register_task
 
 __all__ = [
     "DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "DOSPrediction", "predict_dos", "dos_loss",
@@ -531,9 +531,7 @@ class DOSDataModule(L.LightningDataModule):
             batch_size=batch_size,
             shuffle=shuffle,
             drop_last=False,
-            num_workers=num_workers,
-            persistent_workers=num_workers > 0,
-            worker_init_fn=data_worker_init if num_workers > 0 else None,
+            **loader_workers(num_workers),
             collate_fn=DOSCollate(
                 split, self.kind, self.spheres, rotate, seed, fixed_rotations, atoms_per_structure, frame_mode, cache
             ),
