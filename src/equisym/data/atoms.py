@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from equisym.data.loading import loader_workers
 from equisym.errors import EquisymError
 from equisym.geometry.graph import AtomicGraph, batch_graphs, build_graph
 
@@ -337,9 +338,8 @@ class AtomsDataModule(L.LightningDataModule):
         return AtomsDataset(structures, self.cutoff, self.dtype, os.path.basename(path))
 
     def loader(self, dataset: AtomsDataset, batch_size: int, shuffle: bool = False) -> DataLoader:
-        w = self.cfg.num_workers
         return DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_atoms, num_workers=w, persistent_workers=w > 0
+            dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_atoms, **loader_workers(self.cfg.num_workers)
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -27,11 +27,12 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from equisym.config import to_dict
 from equisym.data.augment import AugmentConfig, Rotation, augment_clouds, random_rotations, rotate_clouds
+from equisym.data.loading import loader_workers
 from equisym.data.modelnet import ModelNet40H5
 from equisym.data.shapes import SHAPE_CLASSES, ShapesDataset
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.train.engine import RunConfig, Task, TaskModule, loader_workers, register_task
+from equisym.train.engine import RunConfig, Task, TaskModule, register_task
 from equisym.train.plots import plot_confusion_matrix
 
 __all__ = ["PointCloudDataConfig", "ClassificationEvalConfig", "PointCloudClassificationConfig", "PointCloudClassification"]

@@ -36,10 +36,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from equisym.config import to_dict
 from equisym.data.atom_spheres import AtomSpheresConfig, SparseAtomSpheres, SphereInputConfig, atom_spheres_sparse, check_carbon, densify
+from equisym.data.loading import loader_workers
 from equisym.data.soap import SoapConfig, soap_features
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.train.engine import RunConfig, Task, TaskModule, loader_workers, register_task
+from equisym.train.engine import RunConfig, Task, TaskModule, register_task
 
 __all__ = [
     "DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "DOSPrediction", "predict_dos", "dos_loss",
