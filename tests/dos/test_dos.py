@@ -137,9 +137,9 @@ def test_smooth_angular_kernel_fits_the_candidates(level):
         AtomSpheresConfig(level=level, assignment="smooth", angular_width=0.5).validate()
 
 
-def _tiny_model() -> CSGNNDOS:
+def _tiny_model(norm: str = "batch") -> CSGNNDOS:
     torch.manual_seed(0)
-    model = CSGNNDOS.from_preset("tiny", num_energies=40)
+    model = CSGNNDOS.from_preset("tiny", num_energies=40, norm=norm)
     # a few training steps so BatchNorm running stats are not the identity
     x = torch.rand(12, 42, 32)
     idx = torch.tensor([0] * 5 + [1] * 7)
@@ -149,8 +149,9 @@ def _tiny_model() -> CSGNNDOS:
     return model.eval()
 
 
-def test_model_exactly_invariant_under_icosahedral_rotations():
-    model = _tiny_model()
+@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+def test_model_exactly_invariant_under_icosahedral_rotations(norm):
+    model = _tiny_model(norm)
     atoms = _structures()[0]
     idx = torch.zeros(len(atoms), dtype=torch.int64)
     base = model(atom_spheres(atoms, CFG), idx, 1)
@@ -195,6 +196,32 @@ def test_packed_batches_have_no_padding_and_are_independent():
     model(torch.cat([xa, xb]), torch.tensor([0] * len(a) + [1] * len(b)), 2)
     hook.remove()
     assert seen == [len(a) + len(b)]
+
+
+def test_layer_norm_model_does_not_depend_on_the_batch():
+    """norm: layer — an atom's contribution is the same in training and eval mode and whatever
+    else shares the batch; with BatchNorm (the power check) it is neither."""
+    a, b = _structures()
+    xa, xb = atom_spheres(a, CFG), atom_spheres(b, CFG)
+    for norm in ("layer", "batch"):
+        model = _tiny_model(norm)
+        with torch.no_grad():
+            model.train()
+            alone = model.atom_dos(xa)
+            mixed = model.atom_dos(torch.cat([xa, xb]))[: len(a)]
+            model.eval()
+            evaluated = model.atom_dos(xa)
+        changes = [float((alone - mixed).abs().max()), float((alone - evaluated).abs().max())]
+        if norm == "layer":
+            assert max(changes) < 1e-5, changes
+            assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        else:
+            assert min(changes) > 1e-3, changes
+
+
+def test_unknown_norm_is_a_clear_error():
+    with pytest.raises(EquisymError, match="model.norm"):
+        CSGNNDOS.from_preset("tiny", num_energies=40, norm="group")
 
 
 def test_dos_loss_weights():

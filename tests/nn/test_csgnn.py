@@ -36,7 +36,7 @@ def test_layers_commute_with_icosahedral_permutations(layer):
 
 
 def test_sphere_conv_sums_the_one_ring():
-    conv = SphereConv(1, 1, 1, batch_norm=False, activation=False, residual=False)
+    conv = SphereConv(1, 1, 1, norm="none", activation=False, residual=False)
     with torch.no_grad():
         conv.linear.weight.fill_(1.0)
         conv.linear.bias.zero_()

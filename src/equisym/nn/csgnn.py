@@ -23,7 +23,7 @@ from torch import nn
 from equisym.config import from_dict, to_dict
 from equisym.errors import EquisymError
 from equisym.nn.mapping import ConcentricSphericalMapping, MappingConfig
-from equisym.nn.sphere import RadialConv, SphereConv, SpherePool, global_pool
+from equisym.nn.sphere import NormKind, RadialConv, SphereConv, SpherePool, global_pool, make_norm
 
 __all__ = ["SphericalBackboneConfig", "SphericalBackbone", "CSGNNConfig", "CSGNN", "CSGNN_PRESETS", "preset_config"]
 
@@ -53,6 +53,9 @@ class SphericalBackboneConfig:
     """1-ring pooling between stages and the global pooling."""
     concatenate: bool = True
     """Concatenate the global pool of every stage (multi-level descriptor) or keep the last only."""
+    norm: NormKind = "batch"
+    """Normalisation after every linear layer (graph, radial and head): ``batch`` (the papers'),
+    ``layer`` (LayerNorm over channels, identical in training and eval) or ``none``."""
     readout: Literal["pool", "flatten"] = "pool"
     """``pool``: global pooling (invariant to the icosahedral vertex permutations). ``flatten``:
     the last stage's 12 level-0 vertices in a fixed order, concatenated (12 × last radial
@@ -72,6 +75,8 @@ class SphericalBackboneConfig:
             raise EquisymError("model.radial_layers entries must be >= 1")
         if self.radial_kernel % 2 != 1:
             raise EquisymError(f"model.radial_kernel must be odd, got {self.radial_kernel}")
+        if self.norm not in ("batch", "layer", "none"):
+            raise EquisymError(f"model.norm must be batch, layer or none, got {self.norm!r}")
         if self.readout not in ("pool", "flatten") or (self.readout == "flatten" and self.concatenate):
             raise EquisymError(f"model.readout must be pool or flatten (flatten needs concatenate: false), got {self.readout!r}")
 
@@ -99,11 +104,14 @@ class SphericalBackbone(nn.Module):
         channels = config.in_channels
         for s in range(config.level + 1):
             level = config.level - s
-            layers: list[nn.Module] = [SphereConv(level, channels, config.graph_dims[s])]
-            layers += [SphereConv(level, config.graph_dims[s], config.graph_dims[s]) for _ in range(config.graph_depth[s])]
+            norm = config.norm
+            layers: list[nn.Module] = [SphereConv(level, channels, config.graph_dims[s], norm=norm)]
+            layers += [
+                SphereConv(level, config.graph_dims[s], config.graph_dims[s], norm=norm) for _ in range(config.graph_depth[s])
+            ]
             channels = config.graph_dims[s]
             for _ in range(config.radial_layers[s]):
-                layers.append(RadialConv(channels, config.radial_dims[s], config.radial_kernel))
+                layers.append(RadialConv(channels, config.radial_dims[s], config.radial_kernel, norm=norm))
                 channels = config.radial_dims[s]
             self.stages.append(nn.Sequential(*layers))
             if level > 0:
@@ -138,7 +146,7 @@ class CSGNNConfig(SphericalBackboneConfig):
     tie_width: float = 0.01
     """Width of the mapping's tie bands (continuity); see :class:`MappingConfig`."""
     head_dims: list[int] = field(default_factory=lambda: [128])
-    """Hidden widths of the MLP head (Dropout → Linear → BatchNorm → ReLU each)."""
+    """Hidden widths of the MLP head (Dropout → Linear → norm → ReLU each)."""
     dropout: float = 0.14
     """Dropout before every linear layer of the head."""
     num_classes: int = 10
@@ -219,7 +227,7 @@ class CSGNN(nn.Module):
         layers: list[nn.Module] = []
         width = config.out_features
         for hidden in config.head_dims:
-            layers += [nn.Dropout(config.dropout), nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+            layers += [nn.Dropout(config.dropout), nn.Linear(width, hidden), make_norm(config.norm, hidden), nn.ReLU()]
             width = hidden
         layers += [nn.Dropout(config.dropout), nn.Linear(width, config.num_classes)]
         self.head = nn.Sequential(*layers)

@@ -32,6 +32,7 @@ from torch import nn
 from equisym.config import from_dict, to_dict
 from equisym.errors import EquisymError
 from equisym.nn.csgnn import SphericalBackbone, SphericalBackboneConfig
+from equisym.nn.sphere import NormKind, make_norm
 
 __all__ = [
     "AtomDOSHeadConfig",
@@ -63,7 +64,10 @@ class AtomDOSHeadConfig:
     """The atom-wise DOS head (shared by CSGNN-DOS and the baselines)."""
 
     head_dims: list[int] = field(default_factory=lambda: [512, 512])
-    """Hidden widths (Linear → BatchNorm → ReLU each)."""
+    """Hidden widths (Linear → norm → ReLU each)."""
+    norm: NormKind = "batch"
+    """Normalisation of the hidden layers: ``batch`` (the paper's), ``layer`` or ``none``
+    (:func:`equisym.nn.sphere.make_norm`). In CSGNN-DOS the same field sets the backbone's."""
     num_energies: int = 310
     """Number of energy bins of the DOS grid."""
     smoothing_channels: int = 3
@@ -71,7 +75,7 @@ class AtomDOSHeadConfig:
     dropout: float = 0.0
     """Dropout before every linear layer."""
     output_norm: bool = True
-    """``output: bins`` only: BatchNorm on the output layer, as in the paper. Its statistics
+    """``output: bins`` only: BatchNorm (``norm``) on the output layer, as in the paper. Its statistics
     depend on which structure types share a batch, which makes short trainings unstable in
     eval mode; ``False`` replaces BatchNorm → ReLU of the output layer by a softplus."""
     output: Literal["bins", "smeared_lines"] = "bins"
@@ -125,8 +129,8 @@ class GaussianSmearing(nn.Module):
 class AtomDOSHead(nn.Module):
     """Per-atom descriptor → non-negative DOS contribution on the energy grid.
 
-    Layers (the paper's head, ``output: bins``): [Dropout → Linear → BatchNorm → ReLU] per
-    hidden width, then Linear → ``num_energies`` → BatchNorm → ReLU (or softplus,
+    Layers (the paper's head, ``output: bins``): [Dropout → Linear → BatchNorm (``norm``) → ReLU]
+    per hidden width, then Linear → ``num_energies`` → BatchNorm → ReLU (or softplus,
     ``output_norm=False``), then a Conv1d over energy (1 → c channels, kernel 3, zero
     padding) → ReLU → mean over the c channels.
 
@@ -148,7 +152,7 @@ class AtomDOSHead(nn.Module):
         layers: list[nn.Module] = []
         width = in_features
         for hidden in config.head_dims:
-            layers += [nn.Dropout(config.dropout), nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+            layers += [nn.Dropout(config.dropout), nn.Linear(width, hidden), make_norm(config.norm, hidden), nn.ReLU()]
             width = hidden
         self.smearing = self.smooth = None
         if config.output == "smeared_lines":
@@ -156,7 +160,7 @@ class AtomDOSHead(nn.Module):
             layers += [nn.Dropout(config.dropout), nn.Linear(width, self.smearing.num_lines), nn.Softplus()]
         else:
             layers += [nn.Dropout(config.dropout), nn.Linear(width, config.num_energies)]
-            layers += [nn.BatchNorm1d(config.num_energies), nn.ReLU()] if config.output_norm else [nn.Softplus()]
+            layers += [make_norm(config.norm, config.num_energies), nn.ReLU()] if config.output_norm else [nn.Softplus()]
             if config.smoothing_channels > 0:
                 self.smooth = nn.Conv1d(1, config.smoothing_channels, kernel_size=3, padding=1)
         self.mlp = nn.Sequential(*layers)

@@ -10,7 +10,8 @@ Symmetry: :class:`SphereConv` sums over each vertex's 1-ring with shared weights
 1-ring windows and :func:`global_pool` over all vertices and shells; hence every layer
 commutes with any permutation of the vertices that preserves the mesh, in particular with
 the 60 icosahedral rotations (and the inversion), exactly up to float rounding.
-BatchNorm uses statistics over all of (V, B, R), which are permutation invariant.
+BatchNorm uses statistics over all of (V, B, R), which are permutation invariant; LayerNorm
+normalises each (vertex, sample, shell) position over its channels, so it commutes with them too.
 """
 
 from __future__ import annotations
@@ -22,11 +23,29 @@ from torch import nn
 
 from equisym.geometry.icosphere import icosphere, pooling_window_sizes, pooling_windows
 
-__all__ = ["SphereConv", "RadialConv", "SpherePool", "global_pool"]
+__all__ = ["SphereConv", "RadialConv", "SpherePool", "global_pool", "NormKind", "make_norm"]
+
+NormKind = Literal["batch", "layer", "none"]
+
+
+def make_norm(kind: NormKind, channels: int) -> nn.Module:
+    """The normalisation after a linear layer acting on ``(positions, channels)`` rows.
+
+    ``batch``: BatchNorm over all rows (statistics depend on the batch; running averages in
+    eval mode). ``layer``: LayerNorm of each row over its channels (the same in training and
+    eval, independent of the batch). ``none``: ``nn.Identity``.
+    """
+    if kind == "batch":
+        return nn.BatchNorm1d(channels)
+    if kind == "layer":
+        return nn.LayerNorm(channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {kind!r}")
 
 
 class SphereConv(nn.Module):
-    """Graph convolution on one icosphere level: ``h'_v = act(BN(W Σ_{u∈N(v)∪{v}} h_u + b))``.
+    """Graph convolution on one icosphere level: ``h'_v = act(norm(W Σ_{u∈N(v)∪{v}} h_u + b))``.
 
     The sum runs over the vertex and its 5 or 6 mesh neighbours (no normalisation, as in
     the paper); a residual connection ``h_out = h_in + h'`` is added when ``in_channels ==
@@ -36,7 +55,7 @@ class SphereConv(nn.Module):
         level: icosphere level of the signal.
         in_channels: input channels C.
         out_channels: output channels C'.
-        batch_norm: apply BatchNorm over all (V, B, R) positions.
+        norm: ``batch`` (BatchNorm over all (V, B, R) positions), ``layer`` or ``none`` (:func:`make_norm`).
         activation: apply ReLU.
         residual: add the input when shapes match (``None``: whenever they match).
 
@@ -49,7 +68,7 @@ class SphereConv(nn.Module):
         level: int,
         in_channels: int,
         out_channels: int,
-        batch_norm: bool = True,
+        norm: NormKind = "batch",
         activation: bool = True,
         residual: bool | None = None,
     ) -> None:
@@ -61,7 +80,7 @@ class SphereConv(nn.Module):
         self.register_buffer("adjacency_col", adjacency.col_indices(), persistent=False)
         self.register_buffer("adjacency_values", adjacency.values(), persistent=False)
         self.linear = nn.Linear(in_channels, out_channels)
-        self.norm = nn.BatchNorm1d(out_channels) if batch_norm else None
+        self.norm = make_norm(norm, out_channels)
         self.activation = activation
         can_add = in_channels == out_channels
         self.residual = can_add if residual is None else (residual and can_add)
@@ -73,9 +92,7 @@ class SphereConv(nn.Module):
             self.adjacency_crow, self.adjacency_col, self.adjacency_values.to(x.dtype), (n, n), check_invariants=False
         )
         summed = torch.sparse.mm(adjacency, x.reshape(v, -1)).reshape(-1, c)
-        out = self.linear(summed)
-        if self.norm is not None:
-            out = self.norm(out)
+        out = self.norm(self.linear(summed))
         if self.activation:
             out = torch.relu(out)
         out = out.reshape(v, b, r, -1)
@@ -83,7 +100,7 @@ class SphereConv(nn.Module):
 
 
 class RadialConv(nn.Module):
-    """1-D convolution across shells, shared by all vertices: conv → BatchNorm → ReLU.
+    """1-D convolution across shells, shared by all vertices: conv → norm (:func:`make_norm`) → ReLU.
 
     Zero padding keeps the number of shells (``kernel_size`` must be odd). With
     ``kernel_size = 1`` this is a per-vertex linear layer (the DOS model's "radial" layers).
@@ -94,13 +111,13 @@ class RadialConv(nn.Module):
         - x: ``(V, B, R, C)``; output: ``(V, B, R, C')``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, batch_norm: bool = True) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, norm: NormKind = "batch") -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"radial kernel_size must be odd, got {kernel_size}")
         self.kernel_size = kernel_size
         self.linear = nn.Linear(kernel_size * in_channels, out_channels)
-        self.norm = nn.BatchNorm1d(out_channels) if batch_norm else None
+        self.norm = make_norm(norm, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v, b, r, c = x.shape
@@ -108,9 +125,7 @@ class RadialConv(nn.Module):
         if half:
             padded = torch.nn.functional.pad(x, (0, 0, half, half))  # zero shells at both ends
             x = torch.cat([padded[:, :, k : k + r] for k in range(self.kernel_size)], dim=-1)
-        out = self.linear(x.reshape(v * b * r, -1))
-        if self.norm is not None:
-            out = self.norm(out)
+        out = self.norm(self.linear(x.reshape(v * b * r, -1)))
         return torch.relu(out).reshape(v, b, r, -1)
 
 
