@@ -33,3 +33,29 @@ def test_without_a_ramp_the_term_starts_at_full_weight(tiny_dos):
 def test_ramp_out_of_range_is_a_clear_error(tiny_dos):
     with pytest.raises(EquisymError, match="band_energy_ramp"):
         _module_and_batch(tiny_dos, "band_energy_ramp=-0.1")
+
+
+def test_bias_weight_adds_k_times_the_squared_mean_error(tiny_dos):
+    """band_energy_bias_weight k: the term is w·[mean(err²) + k·mean(err)²], and it is logged."""
+    from equisym.train.tasks.dos import band_energy_differentiable, predict_batch
+
+    module, batch = _module_and_batch(tiny_dos, "band_energy_weight=0.5", "band_energy_bias_weight=3.0")
+    module._progress = lambda: 1.0
+    logged = {}
+    module.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
+    with torch.no_grad():
+        with_bias = float(module.training_step(batch, 0))
+        module.cfg.band_energy_bias_weight = 0.0
+        without = float(module.training_step(batch, 0))
+        pred, _ = predict_batch(module.model, batch)
+        error = band_energy_differentiable(module.energies, pred, module.n_electrons) - band_energy_differentiable(
+            module.energies, batch["dos"], module.n_electrons
+        )
+    assert abs(float(error.mean())) > 1e-3  # the untrained model is biased, so the check has power
+    assert with_bias - without == pytest.approx(0.5 * 3.0 * float(error.mean()) ** 2, rel=1e-4)
+    assert logged["train/band_energy_bias"] == pytest.approx(float(error.mean()), rel=1e-5)
+
+
+def test_negative_bias_weight_is_a_clear_error(tiny_dos):
+    with pytest.raises(EquisymError, match="band_energy_bias_weight"):
+        _module_and_batch(tiny_dos, "band_energy_bias_weight=-1")
