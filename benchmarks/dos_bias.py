@@ -1,0 +1,116 @@
+"""Where does a DOS model's band-energy bias come from? Signed errors of trained runs, taken apart.
+
+For each trained ``dos`` run (its ``best.ckpt``) and each split, the mean signed band-energy
+error (prediction − truth, eV/atom) and the MAE:
+
+- ``all``: the prediction as reported (with local frames: the weighted average over every
+  frame of every atom, the exact ECSE average);
+- ``sample``: one frame drawn per atom with probability = its weight, as in training
+  (local frames only; the band energy is convex in the DOS, so averaging over frames lowers it);
+- ``top``: each atom in its heaviest frame, as in validation (local frames only);
+- ``subsets``: band energies of random 16-atom subsets of each structure (8 draws), the
+  quantity the training loss sees, with the "subset gap" (mean over subsets − whole
+  structure) for prediction and truth;
+- ``calibrated_test_mae``: the test MAE after subtracting the validation split's mean signed
+  error (a diagnostic of how much of the error is the shared bias; not a reported score).
+
+Each split contributes ``--max-structures`` structures spread over it (default 160: the
+whole test split, as reported)::
+
+    OMP_NUM_THREADS=1 python benchmarks/dos_bias.py --name dos_bias_45min_ramp_s3 \\
+        runs/dos-table2-45-frames-flatten-bw1-ramp-s3/csgnn-dos runs/dos-table2-45-soap-bw1-ramp-s3/soap-dos
+
+Writes ``benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import _common  # noqa: F401
+from _common import write_result
+
+import numpy as np
+import torch
+
+from equisym.train.engine import load_trained
+from equisym.train.tasks.dos import DOSDataModule, band_energies, predict_batch
+
+SUBSET_ATOMS, SUBSET_DRAWS = 16, 8
+
+
+def _atom_contributions(module, datamodule, split, frame_mode: str, seed: int) -> list[np.ndarray]:
+    """Each structure's predicted atom contributions ``(N_s, G)`` (states/eV)."""
+    out: list = [None] * len(split.atoms)
+    with torch.no_grad():
+        for batch in datamodule.loader(split, 32, False, False, seed, frame_mode=frame_mode):
+            per_atom = predict_batch(module.model, batch)[1].double().numpy()
+            ids = batch["ids"].numpy()
+            counts = np.bincount(batch["structure_index"].numpy(), minlength=len(ids))
+            for i, block in zip(ids, np.split(per_atom, np.cumsum(counts)[:-1])):
+                out[i] = block
+    return out
+
+
+def _signed(errors: np.ndarray) -> dict:
+    return {"mean_signed": round(float(np.nanmean(errors)), 5), "mae": round(float(np.nanmean(np.abs(errors))), 5)}
+
+
+def analyse(run: Path, max_structures: int) -> dict:
+    _, cfg, module = load_trained(str(run / "best.ckpt"), task_name="dos")
+    module.eval()
+    cfg.data.max_train = cfg.data.max_eval = max_structures
+    datamodule = DOSDataModule(cfg)
+    band = lambda dos: band_energies(  # noqa: E731  (the grid is known once a split is loaded)
+        datamodule.energies, np.asarray(dos, dtype=np.float64), datamodule.n_electrons
+    )[1]
+    modes = ["all", "sample", "top"] if datamodule.local_frames else ["all"]
+    result: dict = {"run": str(run), "splits": {}}
+    errors_all = {}
+    for name in ("train", "val", "test"):
+        split = datamodule.load_split(name)
+        true = band(np.stack([np.asarray(a, dtype=np.float64).mean(0) for a in split.atom_dos]))
+        entry: dict = {"structures": len(split.atoms)}
+        for mode in modes:
+            contributions = _atom_contributions(module, datamodule, split, mode, seed=1)
+            errors = band(np.stack([c.mean(0) for c in contributions])) - true
+            entry[mode] = _signed(errors)
+            if mode == "all":
+                errors_all[name] = errors
+                rng = np.random.default_rng(0)
+                sub_pred, sub_true = [], []
+                for c, t in zip(contributions, split.atom_dos):
+                    for _ in range(SUBSET_DRAWS):
+                        pick = rng.choice(len(c), min(SUBSET_ATOMS, len(c)), replace=False)
+                        sub_pred.append(c[pick].mean(0))
+                        sub_true.append(np.asarray(t, dtype=np.float64)[pick].mean(0))
+                bp, bt = band(sub_pred), band(sub_true)
+                whole_pred = band(np.stack([c.mean(0) for c in contributions]))
+                entry["subsets"] = {
+                    **_signed(bp - bt),
+                    "gap_pred": round(float(np.nanmean(bp.reshape(-1, SUBSET_DRAWS).mean(1) - whole_pred)), 5),
+                    "gap_true": round(float(np.nanmean(bt.reshape(-1, SUBSET_DRAWS).mean(1) - true)), 5),
+                }
+                if name == "test":
+                    groups = np.asarray(split.groups)
+                    entry["mean_signed_by_type"] = {g: round(float(np.nanmean(errors[groups == g])), 5) for g in sorted(set(groups))}
+        result["splits"][name] = entry
+        print(run, name, entry, flush=True)
+    bias = float(np.nanmean(errors_all["val"]))
+    result["calibrated_test_mae"] = round(float(np.nanmean(np.abs(errors_all["test"] - bias))), 5)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders of the dos task (with best.ckpt)")
+    parser.add_argument("--name", default="dos_bias", help="result file name")
+    parser.add_argument("--max-structures", type=int, default=160, help="train / validation structures to use")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    write_result(args.name, {"runs": [analyse(run, args.max_structures) for run in args.runs]})
+
+
+if __name__ == "__main__":
+    main()
