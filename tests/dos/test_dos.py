@@ -222,6 +222,10 @@ def test_layer_norm_model_does_not_depend_on_the_batch():
 def test_unknown_norm_is_a_clear_error():
     with pytest.raises(EquisymError, match="model.norm"):
         CSGNNDOS.from_preset("tiny", num_energies=40, norm="group")
+    from equisym.nn.dos_baselines import SOAPDOS, SOAPDOSConfig
+
+    with pytest.raises(EquisymError, match="model.norm"):
+        SOAPDOS(SOAPDOSConfig(num_features=8, num_energies=40, head_dims=[16], norm="group"))
 
 
 def test_dos_loss_weights():

@@ -67,7 +67,8 @@ class AtomDOSHeadConfig:
     """Hidden widths (Linear → norm → ReLU each)."""
     norm: NormKind = "batch"
     """Normalisation of the hidden layers: ``batch`` (the paper's), ``layer`` or ``none``
-    (:func:`equisym.nn.sphere.make_norm`). In CSGNN-DOS the same field sets the backbone's."""
+    (:func:`equisym.nn.sphere.make_norm`). In CSGNN-DOS the same field sets the backbone's;
+    SOAP + MLP keeps BatchNorm on its input features."""
     num_energies: int = 310
     """Number of energy bins of the DOS grid."""
     smoothing_channels: int = 3
@@ -130,7 +131,7 @@ class AtomDOSHead(nn.Module):
     """Per-atom descriptor → non-negative DOS contribution on the energy grid.
 
     Layers (the paper's head, ``output: bins``): [Dropout → Linear → BatchNorm (``norm``) → ReLU]
-    per hidden width, then Linear → ``num_energies`` → BatchNorm → ReLU (or softplus,
+    per hidden width, then Linear → ``num_energies`` → BatchNorm (``norm``) → ReLU (or softplus,
     ``output_norm=False``), then a Conv1d over energy (1 → c channels, kernel 3, zero
     padding) → ReLU → mean over the c channels.
 

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from equisym.errors import EquisymError
 from equisym.geometry.icosphere import icosphere, pooling_window_sizes, pooling_windows
 
 __all__ = ["SphereConv", "RadialConv", "SpherePool", "global_pool", "NormKind", "make_norm"]
@@ -41,7 +42,7 @@ def make_norm(kind: NormKind, channels: int) -> nn.Module:
         return nn.LayerNorm(channels)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {kind!r}")
+    raise EquisymError(f"model.norm must be batch, layer or none, got {kind!r}")
 
 
 class SphereConv(nn.Module):
