@@ -35,22 +35,9 @@ import numpy as np
 import torch
 
 from equisym.train.engine import load_trained
-from equisym.train.tasks.dos import DOSDataModule, band_energies, predict_batch
+from equisym.train.tasks.dos import DOSDataModule, band_energies, predict_atom_contributions
 
 SUBSET_ATOMS, SUBSET_DRAWS = 16, 8
-
-
-def _atom_contributions(module, datamodule, split, frame_mode: str, seed: int) -> list[np.ndarray]:
-    """Each structure's predicted atom contributions ``(N_s, G)`` (states/eV)."""
-    out: list = [None] * len(split.atoms)
-    with torch.no_grad():
-        for batch in datamodule.loader(split, 32, False, False, seed, frame_mode=frame_mode):
-            per_atom = predict_batch(module.model, batch)[1].double().numpy()
-            ids = batch["ids"].numpy()
-            counts = np.bincount(batch["structure_index"].numpy(), minlength=len(ids))
-            for i, block in zip(ids, np.split(per_atom, np.cumsum(counts)[:-1])):
-                out[i] = block
-    return out
 
 
 def _signed(errors: np.ndarray) -> dict:
@@ -73,23 +60,24 @@ def analyse(run: Path, max_structures: int) -> dict:
         true = band(np.stack([np.asarray(a, dtype=np.float64).mean(0) for a in split.atom_dos]))
         entry: dict = {"structures": len(split.atoms)}
         for mode in modes:
-            contributions = _atom_contributions(module, datamodule, split, mode, seed=1)
-            errors = band(np.stack([c.mean(0) for c in contributions])) - true
+            contributions = predict_atom_contributions([module.model], datamodule, split, frame_mode=mode, seed=1)
+            predicted = band(np.stack([c.mean(0) for c in contributions]))
+            errors = predicted - true
             entry[mode] = _signed(errors)
             if mode == "all":
                 errors_all[name] = errors
                 rng = np.random.default_rng(0)
                 sub_pred, sub_true = [], []
                 for c, t in zip(contributions, split.atom_dos):
+                    t = np.asarray(t, dtype=np.float64)
                     for _ in range(SUBSET_DRAWS):
                         pick = rng.choice(len(c), min(SUBSET_ATOMS, len(c)), replace=False)
                         sub_pred.append(c[pick].mean(0))
-                        sub_true.append(np.asarray(t, dtype=np.float64)[pick].mean(0))
+                        sub_true.append(t[pick].mean(0))
                 bp, bt = band(sub_pred), band(sub_true)
-                whole_pred = band(np.stack([c.mean(0) for c in contributions]))
                 entry["subsets"] = {
                     **_signed(bp - bt),
-                    "gap_pred": round(float(np.nanmean(bp.reshape(-1, SUBSET_DRAWS).mean(1) - whole_pred)), 5),
+                    "gap_pred": round(float(np.nanmean(bp.reshape(-1, SUBSET_DRAWS).mean(1) - predicted)), 5),
                     "gap_true": round(float(np.nanmean(bt.reshape(-1, SUBSET_DRAWS).mean(1) - true)), 5),
                 }
                 if name == "test":
@@ -106,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of the dos task (with best.ckpt)")
     parser.add_argument("--name", default="dos_bias", help="result file name")
-    parser.add_argument("--max-structures", type=int, default=160, help="train / validation structures to use")
+    parser.add_argument("--max-structures", type=int, default=160, help="structures per split, spread over it")
     args = parser.parse_args()
     torch.set_num_threads(1)
     write_result(args.name, {"runs": [analyse(run, args.max_structures) for run in args.runs]})

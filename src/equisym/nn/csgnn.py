@@ -23,7 +23,7 @@ from torch import nn
 from equisym.config import from_dict, to_dict
 from equisym.errors import EquisymError
 from equisym.nn.mapping import ConcentricSphericalMapping, MappingConfig
-from equisym.nn.sphere import NormKind, RadialConv, SphereConv, SpherePool, global_pool, make_norm
+from equisym.nn.sphere import NORM_KINDS, NormKind, RadialConv, SphereConv, SpherePool, global_pool, make_norm
 
 __all__ = ["SphericalBackboneConfig", "SphericalBackbone", "CSGNNConfig", "CSGNN", "CSGNN_PRESETS", "preset_config"]
 
@@ -75,8 +75,8 @@ class SphericalBackboneConfig:
             raise EquisymError("model.radial_layers entries must be >= 1")
         if self.radial_kernel % 2 != 1:
             raise EquisymError(f"model.radial_kernel must be odd, got {self.radial_kernel}")
-        if self.norm not in ("batch", "layer", "none"):
-            raise EquisymError(f"model.norm must be batch, layer or none, got {self.norm!r}")
+        if self.norm not in NORM_KINDS:
+            raise EquisymError(f"model.norm must be one of {', '.join(NORM_KINDS)}, got {self.norm!r}")
         if self.readout not in ("pool", "flatten") or (self.readout == "flatten" and self.concatenate):
             raise EquisymError(f"model.readout must be pool or flatten (flatten needs concatenate: false), got {self.readout!r}")
 
@@ -102,9 +102,9 @@ class SphericalBackbone(nn.Module):
         self.stages = nn.ModuleList()
         self.pools = nn.ModuleList()
         channels = config.in_channels
+        norm = config.norm
         for s in range(config.level + 1):
             level = config.level - s
-            norm = config.norm
             layers: list[nn.Module] = [SphereConv(level, channels, config.graph_dims[s], norm=norm)]
             layers += [
                 SphereConv(level, config.graph_dims[s], config.graph_dims[s], norm=norm) for _ in range(config.graph_depth[s])

@@ -16,7 +16,7 @@ normalises each (vertex, sample, shell) position over its channels, so it commut
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -24,9 +24,10 @@ from torch import nn
 from equisym.errors import EquisymError
 from equisym.geometry.icosphere import icosphere, pooling_window_sizes, pooling_windows
 
-__all__ = ["SphereConv", "RadialConv", "SpherePool", "global_pool", "NormKind", "make_norm"]
+__all__ = ["SphereConv", "RadialConv", "SpherePool", "global_pool", "NormKind", "NORM_KINDS", "make_norm"]
 
 NormKind = Literal["batch", "layer", "none"]
+NORM_KINDS: tuple[str, ...] = get_args(NormKind)
 
 
 def make_norm(kind: NormKind, channels: int) -> nn.Module:
@@ -42,7 +43,7 @@ def make_norm(kind: NormKind, channels: int) -> nn.Module:
         return nn.LayerNorm(channels)
     if kind == "none":
         return nn.Identity()
-    raise EquisymError(f"model.norm must be batch, layer or none, got {kind!r}")
+    raise EquisymError(f"model.norm must be one of {', '.join(NORM_KINDS)}, got {kind!r}")
 
 
 class SphereConv(nn.Module):

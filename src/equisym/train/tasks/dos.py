@@ -43,7 +43,7 @@ from equisym.nn.registry import build_model, expand_model_section
 from equisym.train.engine import RunConfig, Task, TaskModule, register_task
 
 __all__ = [
-    "DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "DOSPrediction", "predict_dos", "dos_loss",
+    "DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "DOSPrediction", "predict_dos", "predict_atom_contributions", "dos_loss",
     "band_energy_differentiable", "CHEMICAL_ACCURACY",
 ]
 
@@ -744,6 +744,24 @@ def predict_split(module: torch.nn.Module, datamodule: DOSDataModule, split: _Sp
     return out
 
 
+@torch.no_grad()
+def predict_atom_contributions(
+    models: list[torch.nn.Module], datamodule: DOSDataModule, split: _Split, batch_size: int = 32,
+    frame_mode: str = "all", seed: int = 0,
+) -> list[np.ndarray]:
+    """Each structure's predicted atom contributions ``(N_s, G)`` (states/eV, float64), the mean
+    over ``models`` (one model, or the members of an ensemble); a structure's DOS per atom is
+    the mean of its rows. ``frame_mode`` and ``seed`` pick the local-frame views (:class:`DOSCollate`)."""
+    out: list = [None] * len(split.atoms)
+    for batch in datamodule.loader(split, batch_size, False, False, seed, frame_mode=frame_mode):
+        per_atom = torch.stack([predict_batch(model, batch)[1] for model in models]).mean(0).double().numpy()
+        ids = batch["ids"].numpy()
+        counts = np.bincount(batch["structure_index"].numpy(), minlength=len(ids))
+        for i, block in zip(ids, np.split(per_atom, np.cumsum(counts)[:-1])):
+            out[i] = block
+    return out
+
+
 @dataclass
 class DOSPrediction:
     """The DOS that a trained model predicts for some structures (from :func:`predict_dos`).
@@ -813,14 +831,7 @@ def predict_dos(checkpoint, structures, batch_size: int = 32) -> DOSPrediction:
         atom_dos=[np.zeros((len(a), len(energies)), dtype=np.float32) for a in atoms],
     )
     members = list(module.members) if isinstance(module, DOSEnsemble) else [module]
-    atom_dos = [None] * len(atoms)
-    for batch in datamodule.loader(split, batch_size, False, False, 0):
-        # the members' mean atom contributions; a structure's DOS per atom is their mean
-        per_atom = torch.stack([predict_batch(member.model, batch)[1] for member in members]).mean(0).double().numpy()
-        ids = batch["ids"].numpy()
-        counts = np.bincount(batch["structure_index"].numpy(), minlength=len(ids))
-        for i, block in zip(ids, np.split(per_atom, np.cumsum(counts)[:-1])):
-            atom_dos[i] = block
+    atom_dos = predict_atom_contributions([member.model for member in members], datamodule, split, batch_size)
     dos = np.stack([block.mean(0) for block in atom_dos])
     fermi, band, _ = band_energies(energies, dos, datamodule.n_electrons)
     return DOSPrediction(energies=energies, dos=dos, atom_dos=atom_dos, fermi_level=fermi, band_energy=band)
