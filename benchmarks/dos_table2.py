@@ -165,7 +165,8 @@ def main() -> None:
             "run": str(out),
             "overrides": MODEL_OVERRIDES.get(name, []) + args.override,
         }
-    best = min(results, key=lambda k: results[k]["table2a"])
+    # with one model in the file there is nothing to rank (compare files with dos_seeds.py)
+    best = min(results, key=lambda k: results[k]["table2a"]) if len(results) > 1 else None
     summary = {
         "data": str(args.data),
         "budget_minutes_per_model": args.minutes,
