@@ -81,7 +81,7 @@ def analyse(run: Path, max_structures: int, splits: list[str]) -> dict:
     for name in splits:
         split = datamodule.load_split(name)
         true_dos = np.stack([np.asarray(a, dtype=np.float64).mean(0) for a in split.atom_dos])
-        true = band(true_dos)
+        true_fermi, true, _ = band_energies(datamodule.energies, true_dos, datamodule.n_electrons)
         entry: dict = {"structures": len(split.atoms)}
         for mode in modes:
             contributions = predict_atom_contributions([module.model], datamodule, split, frame_mode=mode, seed=1)
@@ -106,7 +106,6 @@ def analyse(run: Path, max_structures: int, splits: list[str]) -> dict:
                     "gap_true": round(float(np.nanmean(bt.reshape(-1, SUBSET_DRAWS).mean(1) - true)), 5),
                 }
                 if name == "test":
-                    true_fermi = band_energies(datamodule.energies, true_dos, datamodule.n_electrons)[0]
                     entry["by_energy_window"] = energy_windows(
                         np.asarray(datamodule.energies, dtype=np.float64), true_fermi, predicted_dos, true_dos, errors
                     )
