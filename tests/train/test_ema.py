@@ -38,3 +38,15 @@ def test_ema_decay_out_of_range_is_a_clear_error(tmp_path, decay):
     with pytest.raises(EquisymError, match="ema_decay"):
         train(_config(), tmp_path / "bad", TINY + [f"trainer.ema_decay={decay}"])
     assert not (tmp_path / "bad").exists()
+
+
+def test_snapshots_keep_the_last_epochs_weights(tmp_path):
+    train(_config(), tmp_path / "snap", TINY + ["trainer.max_epochs=5", "trainer.snapshots=2", "trainer.snapshot_every_n_epochs=2"])
+    kept = sorted(p.name for p in (tmp_path / "snap" / "snapshots").glob("*.ckpt"))
+    assert kept == ["epoch=1.ckpt", "epoch=3.ckpt"]  # epochs 2 and 4 of 5 (0-based names), the last two kept
+    first, second = (load_checkpoint(tmp_path / "snap" / "snapshots" / name)["state_dict"] for name in kept)
+    assert any(not torch.equal(first[k], second[k]) for k in first if first[k].is_floating_point())
+    train(_config(), tmp_path / "plain", TINY)
+    assert not (tmp_path / "plain" / "snapshots").exists()
+    with pytest.raises(EquisymError, match="snapshots"):
+        train(_config(), tmp_path / "bad", TINY + ["trainer.snapshots=-1"])

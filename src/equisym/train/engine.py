@@ -92,15 +92,28 @@ class TrainerConfig:
     decay per step (e.g. 0.999); validation, checkpoints and the final model use the average
     (Lightning's ``WeightAveraging`` with :func:`_ema_step`, which copies integer buffers
     instead of averaging and truncating them). Damps the step-to-step noise of the weights."""
+    snapshots: int = 0
+    """Keep the weights of the last this many epochs (every ``snapshot_every_n_epochs``-th) as
+    ``snapshots/epoch=N.ckpt`` in the run folder; 0 keeps none. ``equisym eval`` given several
+    of them averages their *predictions* (a snapshot ensemble), unlike ``ema_decay``, which
+    averages weights."""
+    snapshot_every_n_epochs: int = 1
+    """Spacing of the kept snapshots, in epochs."""
 
     def __post_init__(self) -> None:
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise EquisymError(f"trainer.ema_decay must lie in (0, 1) (e.g. 0.999) or be null, got {self.ema_decay}")
+        if self.snapshots < 0 or self.snapshot_every_n_epochs < 1:
+            raise EquisymError(
+                f"trainer.snapshots must be >= 0 and trainer.snapshot_every_n_epochs >= 1, "
+                f"got {self.snapshots} and {self.snapshot_every_n_epochs}"
+            )
 
     def lightning_kwargs(self) -> dict:
         kwargs = to_dict(self)
         kwargs.pop("progress_bar")
-        kwargs.pop("ema_decay")
+        for name in ("ema_decay", "snapshots", "snapshot_every_n_epochs"):
+            kwargs.pop(name)
         kwargs["enable_progress_bar"] = self.progress_bar
         return kwargs
 
@@ -407,6 +420,12 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
             dirpath=out, filename="best", monitor=metric, mode=mode, save_last=True, enable_version_counter=False
         )
         callbacks: list = [checkpoint, _EpochSummary()]
+        if cfg.trainer.snapshots > 0:  # the last K epochs' weights, ranked by the step counter
+            callbacks.append(ModelCheckpoint(
+                dirpath=out / "snapshots", filename="{epoch}", monitor="step", mode="max",
+                save_top_k=cfg.trainer.snapshots, every_n_epochs=cfg.trainer.snapshot_every_n_epochs,
+                save_on_train_epoch_end=True, enable_version_counter=False,
+            ))
         if cfg.trainer.ema_decay is not None:
             from lightning.pytorch.callbacks import WeightAveraging
 
