@@ -28,8 +28,8 @@ from _common import write_result
 
 import numpy as np
 
-from equisym.data.carbon import load_carbon_dos
 from equisym.physics.dos import band_energy
+from equisym.train.tasks.dos import _read  # the data set with each structure's DOS per atom, as training sees it
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
 
@@ -41,22 +41,20 @@ def main() -> None:
     parser.add_argument("--name", default="dos_jensen")
     args = parser.parse_args()
 
-    data = load_carbon_dos(args.data)
-    energies = np.asarray(data.energies, dtype=np.float64)
-    n_el = float(data.attrs.get("n_electrons_per_atom", 4))
-    offset = np.asarray(data.atom_offset)
+    data = _read(args.data)
+    energies, n_el = data.energies, data.n_electrons_per_atom
     keep = [i for i, a in enumerate(data.atoms) if a.info.get("split") == args.split]
-    dos = np.stack([np.asarray(data.atom_dos[offset[i]:offset[i + 1]], dtype=np.float64).mean(0) for i in keep])
+    dos = data.dos[keep]  # (S, G) float64, states/eV/atom
     types = np.array([str(data.atoms[i].info.get("structure", "?")) for i in keep])
     type_mean = np.empty_like(dos)
     for t in np.unique(types):
         type_mean[types == t] = dos[types == t].mean(0)
-    true_band = band_energy(energies, dos, np.full(len(dos), n_el))[1]
+    true_band = band_energy(energies, dos, n_el)[1]
 
     rows = []
     for lam in LAMBDAS:
         pred = (1 - lam) * dos + lam * type_mean
-        error = band_energy(energies, pred, np.full(len(dos), n_el))[1] - true_band
+        error = band_energy(energies, pred, n_el)[1] - true_band
         per_type = {t: round(float(error[types == t].mean()), 5) for t in np.unique(types)}
         rows.append({
             "lambda": lam,

@@ -962,8 +962,7 @@ class DOSTask(Task):
                 or not 0 <= cfg.freeze_batchnorm_start <= 1 or not 0 <= cfg.band_energy_ramp <= 1):
             raise EquisymError(
                 "band_energy_weight, band_energy_bias_weight and atom_loss_weight must be >= 0, band_energy_start, "
-                "band_energy_ramp and "
-                "freeze_batchnorm_start in [0, 1]"
+                "band_energy_ramp and freeze_batchnorm_start in [0, 1]"
             )
         if not 0.0 <= cfg.loss_alpha <= 1.0:
             raise EquisymError(f"loss_alpha must lie in [0, 1], got {cfg.loss_alpha}")
