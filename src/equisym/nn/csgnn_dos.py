@@ -177,16 +177,34 @@ class AtomDOSHead(nn.Module):
         # linear interpolation onto the line positions (in grid steps); zero outside the grid
         lines = np.interp(self.smearing.line_energies().numpy(), np.arange(len(dos)), dos, left=0.0, right=0.0)
         states = torch.from_numpy(lines * self.smearing.step / 2).clamp(min=floor)
-        output = self.mlp[-2]
+        output = self.output_layer
         output.bias.copy_(torch.log(torch.expm1(states)).to(output.bias.dtype))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.mlp(x)
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The last Linear layer (hidden features → lines or bins), the one
+        :func:`~equisym.train.tasks.dos.refit_output_layer` refits."""
+        return self.mlp[self._output_index]
+
+    @property
+    def _output_index(self) -> int:
+        return max(k for k, layer in enumerate(self.mlp) if isinstance(layer, nn.Linear))
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_features)`` → the input of :attr:`output_layer` ``(N, head_dims[-1])``."""
+        return self.mlp[: self._output_index](x)
+
+    def output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """:meth:`hidden`'s features ``(N, H)`` → DOS contributions ``(N, num_energies)``."""
+        out = self.mlp[self._output_index :](hidden)
         if self.smearing is not None:
             return self.smearing(out)
         if self.smooth is not None:
             out = torch.relu(self.smooth(out[:, None, :])).mean(dim=1)
         return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.hidden(x))
 
 
 @dataclass

@@ -188,6 +188,12 @@ class Task:
     def build_module(self, cfg: Any) -> L.LightningModule:
         raise NotImplementedError
 
+    def after_training(self, module: L.LightningModule, datamodule: L.LightningDataModule, cfg: Any, checkpoint: Path) -> dict:
+        """A post-training step on the best weights (``module``, loaded from ``checkpoint``),
+        in place, before :meth:`evaluate`; it may write files beside ``checkpoint`` and returns
+        JSON-safe metrics to add to the run's ``metrics.json``. Default: nothing."""
+        return {}
+
     def evaluate(self, module: L.LightningModule, datamodule: L.LightningDataModule, cfg: Any, out_dir: Path, options: dict) -> dict:
         """Evaluate a trained module; write plots into ``out_dir``; return JSON-safe metrics."""
         raise NotImplementedError
@@ -454,7 +460,10 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
         if os.path.exists(best):
             module.load_state_dict(load_checkpoint(best)["state_dict"])
         module.eval()
+        extra = task.after_training(module, datamodule, cfg, Path(best))
+        module.eval()
         metrics = task.evaluate(module, datamodule, cfg, out, {})
+        metrics.update(extra)
         metrics["training"] = {
             "epochs": trainer.current_epoch,
             "wall_time_s": round(elapsed, 1),
