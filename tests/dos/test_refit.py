@@ -53,7 +53,7 @@ def test_refit_lowers_the_training_loss_and_moves_only_the_output_layer(tiny_dos
     # the cached features reproduce the model: the refit's own losses are the model's full-set losses
     assert info["train_loss_before"] == pytest.approx(before, rel=1e-4)
     assert info["train_loss_after"] == pytest.approx(_full_loss(module, datamodule), rel=1e-4)
-    assert info["train_loss_after"] < 0.5 * info["train_loss_before"]
+    assert info["applied"] and info["train_loss_after"] < 0.5 * info["train_loss_before"]
     assert not torch.equal(layer.weight, old_weight)
     assert all(torch.equal(p, others[name]) for name, p in module.named_parameters() if name in others)
     assert all(p.requires_grad for p in module.parameters())  # the rest is trainable again
@@ -95,3 +95,18 @@ def test_cli_train_refits_and_evaluates_the_refit(tiny_dos, tmp_path):
     again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     # the run's reported figures are those of the refit weights
     assert again["table2a_band_energy_mae_ev_per_atom"] == pytest.approx(metrics["table2a_band_energy_mae_ev_per_atom"], rel=1e-5)
+
+
+def test_a_refit_that_does_not_lower_the_loss_keeps_the_trained_weights(tiny_dos, monkeypatch):
+    cfg, datamodule, module = _trained_like(tiny_dos, "data.train_atoms_per_structure=null")
+    layer = module.model.head.output_layer
+    trained = layer.weight.clone(), layer.bias.clone()
+
+    def diverging_step(self, closure):  # an optimizer step that ends somewhere worse
+        with torch.no_grad():
+            layer.bias.add_(5.0)
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", diverging_step)
+    info = refit_output_layer(module, datamodule, cfg.refit)
+    assert not info["applied"] and info["train_loss_after"] > info["train_loss_before"]
+    assert torch.equal(layer.weight, trained[0]) and torch.equal(layer.bias, trained[1])

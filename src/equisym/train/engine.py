@@ -461,6 +461,8 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
             module.load_state_dict(load_checkpoint(best)["state_dict"])
         module.eval()
         extra = task.after_training(module, datamodule, cfg, Path(best))
+        if extra:
+            log.info(f"after training: {json.dumps(extra)}")
         module.eval()
         metrics = task.evaluate(module, datamodule, cfg, out, {})
         metrics.update(extra)

@@ -747,7 +747,9 @@ def refit_output_layer(module: DOSModule, datamodule: DOSDataModule, refit: DOSR
     Symmetry: unchanged (only a linear map of invariant per-atom features is refitted).
 
     Returns:
-        ``{"iterations", "views", "train_loss_before", "train_loss_after", "seconds"}``.
+        ``{"applied", "iterations", "views", "train_loss_before", "train_loss_after", "seconds"}``;
+        ``applied`` is False (and the layer keeps its trained weights) if the refit did not
+        lower the training loss.
     """
     import time
 
@@ -787,6 +789,7 @@ def refit_output_layer(module: DOSModule, datamodule: DOSDataModule, refit: DOSR
     merged: dict[str, Any] = {key: torch.cat(value) for key, value in parts.items() if value}
     merged["num_structures"] = structures_seen
 
+    original = (layer.weight.detach().clone(), layer.bias.detach().clone())
     frozen = [p for p in module.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
@@ -812,10 +815,14 @@ def refit_output_layer(module: DOSModule, datamodule: DOSDataModule, refit: DOSR
     finally:
         for p in frozen:
             p.requires_grad_(True)
-    if not math.isfinite(after) or after > before:
-        raise EquisymError(f"the output-layer refit raised the training loss from {before} to {after}")
+    applied = math.isfinite(after) and after <= before
+    if not applied:  # never hand back weights worse than the trained ones
+        with torch.no_grad():
+            layer.weight.copy_(original[0])
+            layer.bias.copy_(original[1])
     return {
-        "iterations": int(optimizer.state[optimizer._params[0]]["n_iter"]),
+        "applied": applied,
+        "iterations": int(optimizer.state[layer.weight].get("n_iter", 0)),
         "views": len(hidden),
         "train_loss_before": before,
         "train_loss_after": after,
@@ -1125,8 +1132,9 @@ class DOSTask(Task):
         save the result as ``refit.ckpt`` beside ``checkpoint`` (which stays as it was)."""
         if cfg.refit.iterations <= 0:
             return {}
-        from equisym.train.engine import load_checkpoint
+        from equisym.train.engine import load_checkpoint, log
 
+        log.info(f"refitting the output layer of {checkpoint.name} on the training set ({cfg.refit.iterations} L-BFGS iterations)")
         info = refit_output_layer(module, datamodule, cfg.refit)
         stored = load_checkpoint(checkpoint)
         stored["state_dict"] = module.state_dict()
