@@ -23,10 +23,9 @@ import _common  # noqa: F401
 from _common import write_result
 
 import numpy as np
-import torch
 
-from equisym.train.engine import load_checkpoint, load_trained
-from equisym.train.tasks.dos import DOSDataModule, band_energies, predict_split, refit_output_layer
+from equisym.train.engine import load_trained
+from equisym.train.tasks.dos import DOSDataModule, band_energies, predict_split, refit_output_layer, save_refit
 
 
 def test_scores(module, datamodule: DOSDataModule) -> dict:
@@ -64,9 +63,7 @@ def main() -> None:
         before = test_scores(module, datamodule)
         info = refit_output_layer(module, datamodule, cfg.refit)
         after = test_scores(module.eval(), datamodule)
-        stored = load_checkpoint(run / "best.ckpt")
-        stored["state_dict"] = module.state_dict()
-        torch.save(stored, run / "refit.ckpt")
+        save_refit(module, run / "best.ckpt")
         row = {"run": str(run), "model": cfg.model["name"], "seed": cfg.seed, "refit": info, "before": before, "after": after,
                "seconds": round(time.time() - start, 1)}
         print(f"{run}: Table 2a {before['table2a']} -> {after['table2a']} eV/atom, "
