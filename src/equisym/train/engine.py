@@ -189,8 +189,8 @@ class Task:
         raise NotImplementedError
 
     def after_training(self, module: L.LightningModule, datamodule: L.LightningDataModule, cfg: Any, checkpoint: Path) -> dict:
-        """A post-training step on the best weights (``module``, loaded from ``checkpoint``),
-        in place, before :meth:`evaluate`; it may write files beside ``checkpoint`` and returns
+        """A post-training step on the best weights (``module``, loaded from ``checkpoint``, in
+        eval mode, which it must leave so), in place, before :meth:`evaluate`; it may write files beside ``checkpoint`` and returns
         JSON-safe metrics to add to the run's ``metrics.json``. Default: nothing."""
         return {}
 
@@ -463,7 +463,6 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
         extra = task.after_training(module, datamodule, cfg, Path(best))
         if extra:
             log.info(f"after training: {json.dumps(extra)}")
-        module.eval()
         metrics = task.evaluate(module, datamodule, cfg, out, {})
         metrics.update(extra)
         metrics["training"] = {

@@ -799,19 +799,21 @@ def refit_output_layer(module: DOSModule, datamodule: DOSDataModule, refit: DOSR
         list(layer.parameters()), lr=1.0, max_iter=refit.iterations, history_size=20, line_search_fn="strong_wolfe"
     )
 
+    def training_loss() -> torch.Tensor:
+        return module.loss(*pool_views(head.output(hidden), merged), merged, cfg.band_energy_weight)[0]
+
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        pred, atoms = pool_views(head.output(hidden), merged)
-        loss = module.loss(pred, atoms, merged, cfg.band_energy_weight)[0]
+        loss = training_loss()
         loss.backward()
         return loss
 
     try:
         with torch.no_grad():
-            before = float(module.loss(*pool_views(head.output(hidden), merged), merged, cfg.band_energy_weight)[0])
+            before = float(training_loss())
         optimizer.step(closure)
         with torch.no_grad():
-            after = float(module.loss(*pool_views(head.output(hidden), merged), merged, cfg.band_energy_weight)[0])
+            after = float(training_loss())
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -990,9 +992,8 @@ def _haar_rotations(n: int, seed: int) -> np.ndarray:
 
 
 def _scores(energies, n_el, pred, true, groups, ref_band) -> dict:
-    _, band_true, ok_true = band_energies(energies, true, n_el)
+    fermi_true, band_true, _ = band_energies(energies, true, n_el)
     fermi_pred, band_pred, ok_pred = band_energies(energies, pred, n_el)
-    fermi_true, _, _ = band_energies(energies, true, n_el)
     err = np.abs(band_pred - band_true)
     failed = int((~ok_pred).sum())
     err_f = np.where(ok_pred, err, np.nan)
