@@ -140,6 +140,31 @@ def test_frame_choices_of_training_validation_and_testing(tiny_dos):
     assert dm.train_dataloader().collate_fn.rotate is False
 
 
+def test_training_in_every_frame_sees_the_function_that_is_evaluated(tiny_dos):
+    from equisym.train.tasks.dos import DOSModule, predict_batch
+
+    every = _datamodule(tiny_dos, "local", train_frames="all")
+    sampled = _datamodule(tiny_dos, "local")
+    assert (every.train_dataloader().collate_fn.frame_mode, sampled.train_dataloader().collate_fn.frame_mode) == ("all", "sample")
+    split = every.load_split("train")
+    train_batch = every.train_dataloader().collate_fn([0, 2])
+    evaluated = every.loader(split, 2, False, False, 0)  # the evaluation loader: every frame
+    eval_batch = evaluated.collate_fn([0, 2])
+    # the same views and weights as evaluation, so the loss is on the evaluated prediction ...
+    torch.testing.assert_close(train_batch["signal"], eval_batch["signal"])
+    torch.testing.assert_close(train_batch["frame_weight"], eval_batch["frame_weight"])
+    module = DOSModule(every.cfg).eval()
+    one_frame = sampled.train_dataloader().collate_fn([0, 2])
+    with torch.no_grad():
+        target = predict_batch(module.model, eval_batch)[0]
+        torch.testing.assert_close(predict_batch(module.model, train_batch)[0], target)
+    # ... while the default views each atom in one sampled frame only: an estimate of it
+    assert one_frame["signal"].shape[0] == len(one_frame["structure_index"]) < train_batch["signal"].shape[0]
+    config = yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text())
+    with pytest.raises(EquisymError, match="train_frames"):
+        load_config(config, ["data.train_frames=top"])
+
+
 def test_training_batches_built_in_workers_draw_their_own_atoms_and_frames(tiny_dos):
     import copy
     from types import SimpleNamespace

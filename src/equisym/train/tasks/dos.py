@@ -27,7 +27,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -81,6 +81,12 @@ class DOSDataConfig:
     time (no rotation, all atoms, the heaviest frame), so later validations skip building
     them. Costs the batches' size in RAM (``csgnn-dos``: 4·V·B bytes per atom, 21 kB at
     162 vertices x 32 bins, about 0.65 GB for the carbon set's 31 k validation atoms)."""
+    train_frames: Literal["sample", "all"] = "sample"
+    """``csgnn-dos`` with ``spheres.frames: local``: the views of a training atom. ``sample``: one
+    of its frames, drawn with probability = its weight (a one-view estimate of the frame average
+    that evaluation uses); ``all``: every frame with its weight, so the loss is on exactly the
+    frame-averaged prediction that is evaluated (carbon: about 6 frames per atom, so a step costs
+    about 6x the views; lower ``train_atoms_per_structure`` to match)."""
     rotate_train: bool = True
     """``csgnn-dos``: rotate every training structure by a fresh Haar-random rotation
     (its input is only approximately rotation invariant); the other models are invariant."""
@@ -581,7 +587,7 @@ class DOSDataModule(L.LightningDataModule):
         rotate = d.rotate_train and self.kind == "csgnn-dos" and not self.local_frames
         return self.loader(
             self.load_split("train"), d.batch_size, True, rotate, self.cfg.seed,
-            atoms_per_structure=d.train_atoms_per_structure, frame_mode="sample", num_workers=d.num_workers,
+            atoms_per_structure=d.train_atoms_per_structure, frame_mode=d.train_frames, num_workers=d.num_workers,
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -1101,6 +1107,8 @@ class DOSTask(Task):
                 f"data.train_atoms_per_structure must be a positive integer (or null) and needs csgnn-dos or soap-dos; "
                 f"got {k} with {kind}"
             )
+        if cfg.data.train_frames not in ("sample", "all"):
+            raise EquisymError(f"data.train_frames must be sample or all, got {cfg.data.train_frames!r}")
         if cfg.data.num_workers < 0:
             raise EquisymError(f"data.num_workers must be >= 0, got {cfg.data.num_workers}")
         r = cfg.refit
