@@ -21,11 +21,8 @@ import argparse
 import _common  # noqa: F401
 from _common import write_result
 
-import numpy as np
-import torch
-
 from equisym.train.engine import load_trained
-from equisym.train.tasks.dos import _scores
+from equisym.train.tasks.dos import _scores, predict_split
 
 MODES = ("all", "top", "sample")
 
@@ -37,16 +34,12 @@ def frame_mode_scores(checkpoint: str, seed: int) -> dict:
         raise SystemExit(f"{checkpoint}: not a local-frame CSGNN-DOS run (data.spheres.frames: local)")
     test = datamodule.load_split("test")
     out = {}
-    with torch.no_grad():
-        for mode in MODES:
-            loader = datamodule.loader(test, cfg.data.eval_batch_size, False, False, seed, frame_mode=mode)
-            pred = np.zeros_like(test.dos, dtype=np.float64)
-            for batch in loader:
-                pred[batch["ids"].numpy()] = module(batch).double().numpy()
-            s = _scores(datamodule.energies, datamodule.n_electrons, pred, test.dos, test.groups, test.band_energy)
-            out[mode] = {"table2a": s["band_energy_mae"], "table2b": {g: v["band_energy_mae"] for g, v in s["table2b"].items()},
-                         "dos_rmse": s["dos_rmse"]}
-            print(checkpoint, mode, out[mode]["table2a"], flush=True)
+    for mode in MODES:
+        pred = predict_split(module, datamodule, test, None, frame_mode=mode, seed=seed)
+        s = _scores(datamodule.energies, datamodule.n_electrons, pred, test.dos, test.groups, test.band_energy)
+        out[mode] = {"table2a": s["band_energy_mae"], "table2b": {g: v["band_energy_mae"] for g, v in s["table2b"].items()},
+                     "dos_rmse": s["dos_rmse"]}
+        print(checkpoint, mode, out[mode]["table2a"], flush=True)
     return out
 
 

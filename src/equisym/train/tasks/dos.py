@@ -889,8 +889,12 @@ class DOSEnsemble(torch.nn.Module):
 
 
 @torch.no_grad()
-def predict_split(module: torch.nn.Module, datamodule: DOSDataModule, split: _Split, rotations: np.ndarray | None) -> np.ndarray:
-    loader = datamodule.loader(split, datamodule.cfg.data.eval_batch_size, False, False, 0, rotations)
+def predict_split(module: torch.nn.Module, datamodule: DOSDataModule, split: _Split, rotations: np.ndarray | None,
+                  frame_mode: str = "all", seed: int = 0) -> np.ndarray:
+    """The DOS ``(S, G)`` predicted for every structure of ``split`` (optionally rotated by
+    ``rotations`` ``(S, 3, 3)``); with local frames each atom is viewed in ``frame_mode``
+    (:class:`DOSCollate`; ``seed`` draws the ``sample`` frames)."""
+    loader = datamodule.loader(split, datamodule.cfg.data.eval_batch_size, False, False, seed, rotations, frame_mode=frame_mode)
     out = np.zeros_like(split.dos, dtype=np.float64)
     for batch in loader:
         out[batch["ids"].numpy()] = module(batch).double().numpy()
@@ -1107,8 +1111,6 @@ class DOSTask(Task):
                 f"data.train_atoms_per_structure must be a positive integer (or null) and needs csgnn-dos or soap-dos; "
                 f"got {k} with {kind}"
             )
-        if cfg.data.train_frames not in ("sample", "all"):
-            raise EquisymError(f"data.train_frames must be sample or all, got {cfg.data.train_frames!r}")
         if cfg.data.num_workers < 0:
             raise EquisymError(f"data.num_workers must be >= 0, got {cfg.data.num_workers}")
         r = cfg.refit
