@@ -165,6 +165,41 @@ def test_training_in_every_frame_sees_the_function_that_is_evaluated(tiny_dos):
         load_config(config, ["data.train_frames=top"])
 
 
+def test_validation_scores_the_trained_prediction_on_fixed_atoms(tiny_dos):
+    from equisym.train.tasks.dos import DOSCollate
+
+    every = _datamodule(tiny_dos, "local", train_frames="all", val_atoms_per_structure=2)
+    loader = every.val_dataloader()
+    batch = next(iter(loader))
+    ids = batch["ids"].tolist()
+    split = every.load_split("val")
+    # trained on the frame average -> validated on it: every frame of every drawn atom, with its weight
+    assert loader.collate_fn.frame_mode == "all"
+    per_atom = torch.zeros(len(batch["structure_index"])).index_add_(0, batch["frame_atom"], batch["frame_weight"])
+    torch.testing.assert_close(per_atom, torch.ones_like(per_atom))
+    assert batch["signal"].shape[0] > len(batch["structure_index"])  # atoms with several frames
+    # two atoms per structure, whose mean atom-projected DOS is the target ...
+    counts = torch.bincount(batch["structure_index"]).tolist()
+    assert counts == [min(2, len(split.atoms[i])) for i in ids]
+    atom_dos = batch["atom_dos"].reshape(len(ids), 2, -1)
+    torch.testing.assert_close(batch["dos"], atom_dos.mean(1))
+    # ... the same two at every validation (a fresh collate, other process, same draw) ...
+    again = DOSCollate(split, "csgnn-dos", every.spheres, False, 0, atoms_per_structure=2, fixed_atoms=True)(ids)
+    torch.testing.assert_close(again["atom_dos"], batch["atom_dos"], rtol=0, atol=0)
+    assert next(iter(loader)) is batch  # and cached
+    # ... while training draws change from pass to pass (and are never cached)
+    drawn = DOSCollate(split, "csgnn-dos", every.spheres, False, 0, atoms_per_structure=2)
+    assert any(not torch.equal(drawn(ids)["atom_dos"], drawn(ids)["atom_dos"]) for _ in range(5))
+    with pytest.raises(EquisymError, match="deterministic"):
+        DOSCollate(split, "csgnn-dos", every.spheres, False, 0, atoms_per_structure=2, cache=True)
+    # the default (one sampled frame in training) validates the heaviest frame of every atom
+    sampled = _datamodule(tiny_dos, "local").val_dataloader()
+    assert sampled.collate_fn.frame_mode == "top" and sampled.collate_fn.atoms_per_structure is None
+    config = yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text())
+    with pytest.raises(EquisymError, match="data.val_atoms_per_structure must be a positive integer"):
+        load_config(config, ["data.val_atoms_per_structure=0"])
+
+
 def test_training_batches_built_in_workers_draw_their_own_atoms_and_frames(tiny_dos):
     import copy
     from types import SimpleNamespace

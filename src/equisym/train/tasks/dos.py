@@ -79,8 +79,15 @@ class DOSDataConfig:
     cache_val_batches: bool = True
     """Keep the validation batches in memory after the first pass: they are the same every
     time (no rotation, all atoms, the heaviest frame), so later validations skip building
-    them. Costs the batches' size in RAM (``csgnn-dos``: 4·V·B bytes per atom, 21 kB at
-    162 vertices x 32 bins, about 0.65 GB for the carbon set's 31 k validation atoms)."""
+    them. Costs the batches' size in RAM (``csgnn-dos``: 4·V·B bytes per view, 21 kB at
+    162 vertices x 32 bins, about 0.65 GB for the carbon set's 31 k validation atoms in one
+    frame each)."""
+    val_atoms_per_structure: int | None = None
+    """Validate on this many atoms of every validation structure (``csgnn-dos`` and ``soap-dos``;
+    target: their mean atom-projected DOS): one fixed draw per structure, the same atoms at every
+    validation, so scores compare across epochs. Worth setting with ``train_frames: all``, where
+    validation views every atom in all its frames (the prediction that is evaluated, about 6x
+    the views of the single heaviest frame used otherwise). ``None``: all atoms."""
     train_frames: Literal["sample", "all"] = "sample"
     """``csgnn-dos`` with ``spheres.frames: local``: the views of a training atom. ``sample``: one
     of its frames, drawn with probability = its weight (a one-view estimate of the frame average
@@ -329,8 +336,12 @@ class DOSCollate:
     frame of largest weight (validation: one view per atom, exactly invariant, not smooth),
     ``all`` every frame with its weight (the exact, smooth ECSE average; testing).
 
+    ``fixed_atoms=True`` makes the ``atoms_per_structure`` draw of each structure depend only on
+    ``seed`` and the structure's index (the same atoms every pass; validation).
+
     ``cache=True`` keeps every batch it built, by its structure ids, and hands it out again
-    (only for deterministic batches: no random rotation, atom subsets or frame draws).
+    (only for deterministic batches: no random rotation, atom draws that change per pass or
+    frame draws).
     """
 
     def __init__(
@@ -344,11 +355,15 @@ class DOSCollate:
         atoms_per_structure: int | None = None,
         frame_mode: str = "all",
         cache: bool = False,
+        fixed_atoms: bool = False,
     ) -> None:
         if frame_mode not in ("sample", "top", "all"):
             raise EquisymError(f"frame_mode must be sample, top or all, got {frame_mode!r}")
-        if cache and (rotate or atoms_per_structure is not None or frame_mode == "sample"):
-            raise EquisymError("only deterministic batches can be cached (no rotation, atom subsets or frame draws)")
+        random_atoms = atoms_per_structure is not None and not fixed_atoms
+        if cache and (rotate or random_atoms or frame_mode == "sample"):
+            raise EquisymError(
+                "only deterministic batches can be cached (no rotation, atom draws that change per pass or frame draws)"
+            )
         self.cache: dict[tuple[int, ...], dict] | None = {} if cache else None
         self.split, self.kind, self.spheres, self.rotate = split, kind, spheres, rotate
         self.seed = seed
@@ -356,6 +371,7 @@ class DOSCollate:
         self._worker: int | None = None  # the data-loader worker self.rng was seeded for
         self.fixed_rotations = fixed_rotations
         self.atoms_per_structure = atoms_per_structure
+        self.fixed_atoms = fixed_atoms
         self.frame_mode = frame_mode
 
     def _frame_choice(self, x: SparseAtomSpheres) -> tuple[np.ndarray, np.ndarray]:
@@ -379,10 +395,12 @@ class DOSCollate:
         k = self.atoms_per_structure
         if k is None:
             return None
-        return [
-            np.sort(self.rng.choice(len(self.split.atoms[i]), size=min(k, len(self.split.atoms[i])), replace=False))
-            for i in ids
-        ]
+        subsets = []
+        for i in ids:
+            rng = np.random.default_rng([self.seed, int(i)]) if self.fixed_atoms else self.rng
+            n = len(self.split.atoms[i])
+            subsets.append(np.sort(rng.choice(n, size=min(k, n), replace=False)))
+        return subsets
 
     def _rotations(self, ids: list[int]) -> list[np.ndarray] | None:
         if self.fixed_rotations is not None:
@@ -564,6 +582,7 @@ class DOSDataModule(L.LightningDataModule):
         frame_mode: str = "all",
         cache: bool = False,
         num_workers: int = 0,
+        fixed_atoms: bool = False,
     ) -> DataLoader:
         return DataLoader(
             _Indices(len(split.atoms)),
@@ -572,7 +591,8 @@ class DOSDataModule(L.LightningDataModule):
             drop_last=False,
             **loader_workers(num_workers),
             collate_fn=DOSCollate(
-                split, self.kind, self.spheres, rotate, seed, fixed_rotations, atoms_per_structure, frame_mode, cache
+                split, self.kind, self.spheres, rotate, seed, fixed_rotations, atoms_per_structure, frame_mode, cache,
+                fixed_atoms,
             ),
         )
 
@@ -593,8 +613,11 @@ class DOSDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         d = self.cfg.data
         if self._val_loader is None:  # one loader (and one batch cache) for the whole fit
+            # validate the prediction that is trained: the frame average when training sees every frame
             self._val_loader = self.loader(
-                self.load_split("val"), d.eval_batch_size, False, False, 0, frame_mode="top", cache=d.cache_val_batches
+                self.load_split("val"), d.eval_batch_size, False, False, 0,
+                atoms_per_structure=d.val_atoms_per_structure, fixed_atoms=True,
+                frame_mode="all" if d.train_frames == "all" else "top", cache=d.cache_val_batches,
             )
         return self._val_loader
 
@@ -1105,12 +1128,12 @@ class DOSTask(Task):
             fixed["num_features"] = cfg.data.soap.num_features
         elif kind != "schnet-dos":
             raise EquisymError(f"model.name must be csgnn-dos, schnet-dos or soap-dos for the dos task, got {kind!r}")
-        k = cfg.data.train_atoms_per_structure
-        if k is not None and (k < 1 or kind == "schnet-dos"):
-            raise EquisymError(
-                f"data.train_atoms_per_structure must be a positive integer (or null) and needs csgnn-dos or soap-dos; "
-                f"got {k} with {kind}"
-            )
+        for name in ("train_atoms_per_structure", "val_atoms_per_structure"):
+            k = getattr(cfg.data, name)
+            if k is not None and (k < 1 or kind == "schnet-dos"):
+                raise EquisymError(
+                    f"data.{name} must be a positive integer (or null) and needs csgnn-dos or soap-dos; got {k} with {kind}"
+                )
         if cfg.data.num_workers < 0:
             raise EquisymError(f"data.num_workers must be >= 0, got {cfg.data.num_workers}")
         r = cfg.refit
