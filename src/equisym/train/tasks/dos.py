@@ -78,7 +78,7 @@ class DOSDataConfig:
     thread. Validation and test batches are always built in the training process."""
     cache_val_batches: bool = True
     """Keep the validation batches in memory after the first pass: they are the same every
-    time (no rotation, all atoms, the heaviest frame), so later validations skip building
+    time (no rotation, fixed atoms and frames), so later validations skip building
     them. Costs the batches' size in RAM (``csgnn-dos``: 4·V·B bytes per view, 21 kB at
     162 vertices x 32 bins, about 0.65 GB for the carbon set's 31 k validation atoms in one
     frame each)."""
