@@ -3,11 +3,12 @@
 For each checkpoint (``data.spheres.frames: local``): the test Table 2a/2b with every atom viewed
 
 - ``all``: in every frame, weighted (the exact ECSE average; what ``equisym eval`` reports),
-- ``top``: in its heaviest frame only (what validation uses during training),
+- ``top``: in its heaviest frame only (what validation uses with ``data.train_frames: sample``;
+  with ``all`` it validates in every frame),
 - ``sample``: in one frame drawn by weight (what a training step sees with ``data.train_frames: sample``).
 
 A large gap between ``top``/``sample`` and ``all`` means the network's single-frame predictions
-disagree, so validation in the heaviest frame misjudges the evaluated model::
+disagree, so validation in the heaviest frame would misjudge the evaluated model::
 
     OMP_NUM_THREADS=2 python benchmarks/dos_frame_modes.py --name dos_frame_modes_s3 RUN/refit.ckpt ...
 
