@@ -546,23 +546,46 @@ def test_cli_rejects_wrong_grid_and_non_carbon(tmp_path):
     assert not (tmp_path / "r1" / "metrics.json").exists()
 
 
-def test_differentiable_band_energy_matches_reference_and_has_gradients():
-    from equisym.physics import band_energy, dos_grid, gaussian_dos
-    from equisym.train.tasks.dos import band_energy_differentiable
+def _band_energy_by_fine_quadrature(energies, dos, n_electrons, refine=2000):
+    """Independent reference: the piecewise-linear DOS sampled on a grid ``refine`` times finer,
+    E_F by linear interpolation of the cumulative trapezoid sum, E_band by trapezoid of E·DOS."""
+    fine = np.linspace(energies[0], energies[-1], (len(energies) - 1) * refine + 1)
+    d = np.interp(fine, energies, dos)
+    cum = np.concatenate([[0.0], np.cumsum(np.diff(fine) * (d[1:] + d[:-1]) / 2)])
+    j = int(np.searchsorted(cum, n_electrons))  # first fine point holding n_electrons
+    fermi = fine[j - 1] + (n_electrons - cum[j - 1]) / (cum[j] - cum[j - 1]) * (fine[j] - fine[j - 1])
+    upto = fine <= fermi
+    ed = fine * d
+    band = np.sum(np.diff(fine[upto]) * (ed[upto][1:] + ed[upto][:-1]) / 2)
+    last = fine[upto][-1]
+    band += (fermi - last) * (last * np.interp(last, fine, d) + fermi * np.interp(fermi, fine, d)) / 2
+    return fermi, band
+
+
+def test_differentiable_band_energy_matches_quadrature_and_has_gradients():
+    from equisym.physics import band_energy, dos_grid, fermi_and_band_energy, gaussian_dos
 
     energies = dos_grid()
     rng = np.random.default_rng(0)
     rows = np.stack([gaussian_dos(rng.uniform(-25, 0.5, size=10), energies=energies, sigma=0.2) for _ in range(4)])
-    ref = band_energy(energies, rows, 4.0)[1]
     e = torch.tensor(energies)
     dos = torch.tensor(rows, requires_grad=True)
-    ours = band_energy_differentiable(e, dos, 4.0)
-    # the same quantity as the reported figure, not an approximation of it
-    np.testing.assert_allclose(ours.detach().numpy(), ref, rtol=0, atol=1e-9)
+    fermi_t, ours, filled = fermi_and_band_energy(e, dos, 4.0)
+    assert filled.all()
+    # exact for a piecewise-linear DOS: agrees with brute-force quadrature, in a gap (4 electrons:
+    # E_F anywhere in it, the band energy well defined) and inside a level (3 electrons)
+    half_filled = fermi_and_band_energy(e, dos.detach(), 3.0)
+    for k in range(4):
+        assert float(ours[k].detach()) == pytest.approx(_band_energy_by_fine_quadrature(energies, rows[k], 4.0)[1], abs=1e-7)
+        fermi_ref, band_ref = _band_energy_by_fine_quadrature(energies, rows[k], 3.0)
+        assert float(half_filled[0][k]) == pytest.approx(fermi_ref, abs=1e-8)
+        assert float(half_filled[1][k]) == pytest.approx(band_ref, abs=1e-7)
+    # the numpy API reports the same function (one implementation)
+    np.testing.assert_array_equal(band_energy(energies, rows, 4.0)[1], ours.detach().numpy())
     # gradients include the move of E_F: finite differences of the whole function (on a metal-like
     # DOS; in a gap E_F jumps with any change, and finite differences mean nothing)
     metal = (dos[:2].detach() + 0.05).requires_grad_()
-    assert torch.autograd.gradcheck(lambda d: band_energy_differentiable(e, d, 4.0), (metal,), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(lambda d: fermi_and_band_energy(e, d, 4.0)[1], (metal,), eps=1e-6, atol=1e-6)
     ours.sum().backward()
     # d E_band / d dos_g = ΔE·(E_g − E_F) for grid points well below E_F (a state added below E_F pushes
     # the last one out: deeper is lower, slope ΔE² per grid step) and 0 above E_F

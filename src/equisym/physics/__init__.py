@@ -1,5 +1,6 @@
-"""equisym.physics: plain numpy science code — Slater-Koster tight binding for carbon,
-densities of states on the CSGNN grid, Fermi level and band energy."""
+"""equisym.physics: numpy science code — Slater-Koster tight binding for carbon, densities of
+states on the CSGNN grid — and the Fermi level and band energy (one torch implementation,
+differentiable, behind the numpy :func:`band_energy`)."""
 
 from equisym.physics.dos import (
     ENERGY_SHIFT,
@@ -9,6 +10,7 @@ from equisym.physics.dos import (
     SMEARING,
     band_energy,
     dos_grid,
+    fermi_and_band_energy,
     gaussian_dos,
     integrated_dos,
 )
@@ -20,6 +22,7 @@ __all__ = [
     "XWCH_PARAMETERS",
     "kpoint_grid",
     "band_energy",
+    "fermi_and_band_energy",
     "dos_grid",
     "gaussian_dos",
     "integrated_dos",

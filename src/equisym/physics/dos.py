@@ -24,6 +24,7 @@ so E_F and E_band are continuous functions of the DOS values). The data sets sto
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from equisym.errors import EquisymError
 
@@ -37,6 +38,7 @@ __all__ = [
     "gaussian_dos",
     "integrated_dos",
     "band_energy",
+    "fermi_and_band_energy",
 ]
 
 GRID_START = -30.0  #: eV, first grid point
@@ -117,38 +119,60 @@ def integrated_dos(energies: np.ndarray, dos: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros(dos.shape[:-1] + (1,)), np.cumsum(steps, axis=-1)], axis=-1)
 
 
-def _band_energy_1d(e: np.ndarray, d: np.ndarray, n_el: float) -> tuple[float, float]:
-    cum = integrated_dos(e, d)
-    above = np.nonzero(cum >= n_el)[0]
-    if len(above) == 0:
-        raise EquisymError(
-            f"the DOS integrates to only {cum[-1]:.4g} states over the grid [{e[0]:g}, {e[-1]:g}] eV, "
-            f"fewer than the {n_el:g} electrons to place: no Fermi level inside the grid"
-        )
-    i = int(above[0])
-    if i == 0:
-        raise EquisymError(f"the electron count {n_el:g} is reached at the first grid point; is n_electrons positive?")
-    a, b = e[i - 1], e[i]
-    h = b - a
-    d0, d1 = d[i - 1], d[i]
-    # N(a + x) = cum[i-1] + d0 x + (d1 - d0) x^2 / (2h)  — exact for a linear DOS on [a, b]
-    qa, qb, qc = (d1 - d0) / (2 * h), d0, cum[i - 1] - n_el
-    if abs(qa) * h < 1e-12 * max(abs(qb), 1e-300):
-        x = -qc / qb if qb != 0 else h
-    else:
-        disc = max(qb * qb - 4 * qa * qc, 0.0)
-        roots = np.array([(-qb + np.sqrt(disc)) / (2 * qa), (-qb - np.sqrt(disc)) / (2 * qa)])
-        inside = roots[(roots >= -1e-9 * h) & (roots <= h * (1 + 1e-9))]
-        x = float(inside.min()) if len(inside) else h
-    x = min(max(x, 0.0), h)
-    fermi = a + x
-    # ∫ E·DOS over full intervals before a (linear × linear, exact)
-    ea, eb, da, db = e[: i - 1], e[1:i], d[: i - 1], d[1:i]
-    full = np.sum((eb - ea) * (ea * (2 * da + db) + eb * (da + 2 * db)) / 6.0)
-    # partial interval [a, a + x]: ∫_0^x (a + t)(d0 + s t) dt with s = (d1 - d0)/h
-    s = (d1 - d0) / h
-    part = a * d0 * x + (a * s + d0) * x**2 / 2 + s * x**3 / 3
-    return float(fermi), float(full + part)
+def fermi_and_band_energy(
+    energies: torch.Tensor, dos: torch.Tensor, n_electrons: float | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fermi level and band energy of a batch of DOS rows, differentiable in the DOS: the one
+    implementation behind :func:`band_energy` (reports) and the training loss's band-energy
+    term, so the trained and the reported quantity are the same.
+
+    The DOS is linear between grid points, so ``C(E) = ∫_{E_0}^{E} DOS`` is piecewise quadratic
+    and ``C(E_F) = n`` is solved exactly. Integration by parts gives
+    ``E_band = ∫^{E_F} E·DOS dE = n·E_F − ∫_{E_0}^{E_F} C(E) dE``, whose derivative is
+    ``∂E_band/∂DOS = ∫^{E_F} (E − E_F)·∂DOS dE``: the ``E_F`` terms cancel because ``C(E_F) = n``,
+    so ``E_F`` is found without gradients and held fixed, and autograd of the right-hand side is
+    the exact gradient.
+
+    A row with fewer than ``n_electrons`` states on the grid gets the missing electrons at the
+    last grid energy (a finite, large value) and ``filled = False``.
+
+    Args:
+        energies: ``(G,)`` increasing grid, eV.
+        dos: ``(B, G)`` states/eV, spin included.
+        n_electrons: electrons per row, > 0 (scalar or ``(B,)``).
+
+    Returns:
+        ``(fermi_level, band_energy, filled)``: ``(B,)`` eV (float64, no gradient),
+        ``(B,)`` eV (float64, differentiable), ``(B,)`` bool.
+    """
+    e = energies.to(torch.float64)
+    g = dos.to(torch.float64)
+    n = torch.as_tensor(n_electrons, dtype=torch.float64, device=g.device).expand(len(g))
+    width = e[1:] - e[:-1]  # (G-1,)
+    cumulative = torch.cat([g.new_zeros(len(g), 1), (width * (g[:, :-1] + g[:, 1:]) / 2).cumsum(-1)], dim=-1)  # C(E_g)
+    with torch.no_grad():
+        reached = cumulative >= n[:, None]
+        filled = reached.any(-1)
+        # interval [E_{i-1}, E_i] holding E_F (the last one if the electrons do not fit)
+        i = torch.where(filled, reached.to(torch.int64).argmax(-1), torch.full_like(filled, len(e) - 1, dtype=torch.int64))
+        i = i.clamp(min=1)
+    lower = (i - 1)[:, None]
+    c0, g0, g1 = cumulative.gather(1, lower)[:, 0], g.gather(1, lower)[:, 0], g.gather(1, lower + 1)[:, 0]
+    h = width[i - 1]
+    with torch.no_grad():
+        left = n - c0  # states to place in the interval
+        # g0·x + (g1 − g0)·x²/(2h) = left, the root in [0, h] in its cancellation-free form
+        root = torch.sqrt((g0 * g0 + 2 * (g1 - g0) / h * left).clamp(min=0))
+        denominator = g0 + root
+        x = torch.where(denominator > 0, 2 * left / denominator.clamp(min=1e-300), torch.zeros_like(left))
+        x = torch.where(filled, x.clamp(min=0).minimum(h), h)
+        fermi = e[i - 1] + x
+    # ∫ C over the full intervals below E_{i-1}: per interval h·C_j + h²(2 g_j + g_{j+1})/6
+    per_interval = width * cumulative[:, :-1] + width**2 * (2 * g[:, :-1] + g[:, 1:]) / 6
+    below = torch.arange(len(width), device=g.device)[None, :] < lower
+    full = (per_interval * below).sum(-1)
+    partial = c0 * x + g0 * x**2 / 2 + (g1 - g0) * x**3 / (6 * h)
+    return fermi, n * fermi - (full + partial), filled
 
 
 def band_energy(energies: np.ndarray, dos: np.ndarray, n_electrons) -> tuple:
@@ -184,8 +208,20 @@ def band_energy(energies: np.ndarray, dos: np.ndarray, n_electrons) -> tuple:
         raise EquisymError(f"dos must have shape ({len(energies)},) or (B, {len(energies)}), got {dos.shape}")
     if not np.isfinite(dos).all():
         raise EquisymError("dos contains non-finite values")
+    n_el = np.broadcast_to(np.asarray(n_electrons, dtype=np.float64), dos.shape[:-1])
+    if (n_el <= 0).any():
+        raise EquisymError(f"n_electrons must be positive, got {n_electrons}")
+    rows = torch.from_numpy(np.ascontiguousarray(dos.reshape(-1, len(energies))))
+    grid, n_rows = torch.from_numpy(np.ascontiguousarray(energies)), torch.from_numpy(n_el.reshape(-1).copy())
+    with torch.no_grad():
+        fermi, band, filled = fermi_and_band_energy(grid, rows, n_rows)
+    if not filled.all():
+        k = int((~filled).nonzero()[0, 0])
+        total = float(integrated_dos(energies, rows[k].numpy())[-1])
+        raise EquisymError(
+            f"the DOS integrates to only {total:.4g} states over the grid [{energies[0]:g}, {energies[-1]:g}] eV, "
+            f"fewer than the {float(n_el.reshape(-1)[k]):g} electrons to place: no Fermi level inside the grid"
+        )
     if dos.ndim == 1:
-        return _band_energy_1d(energies, dos, float(n_electrons))
-    n_el = np.broadcast_to(np.asarray(n_electrons, dtype=np.float64), (dos.shape[0],))
-    out = np.array([_band_energy_1d(energies, d, n) for d, n in zip(dos, n_el)])
-    return out[:, 0], out[:, 1]
+        return float(fermi[0]), float(band[0])
+    return fermi.numpy(), band.numpy()

@@ -40,11 +40,12 @@ from equisym.data.loading import loader_workers
 from equisym.data.soap import SoapConfig, soap_features
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
+from equisym.physics.dos import fermi_and_band_energy
 from equisym.train.engine import RunConfig, Task, TaskModule, register_task
 
 __all__ = [
     "DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "DOSPrediction", "predict_dos", "predict_atom_contributions", "dos_loss",
-    "band_energy_differentiable", "CHEMICAL_ACCURACY",
+    "CHEMICAL_ACCURACY",
 ]
 
 CHEMICAL_ACCURACY = 0.043  #: eV/atom (1 kcal/mol), the paper's threshold for the band energy
@@ -151,10 +152,10 @@ class DOSConfig(RunConfig):
     """Weight α of MSE(DOS); 1 − α weighs MSE(integrated DOS)."""
     band_energy_weight: float = 0.0
     """Weight of a third loss term, MSE of the band energy (eV/atom)² of the predicted vs the
-    target DOS (:func:`band_energy_differentiable`). At a fixed electron count the band-energy
-    error is the signed integral of the cumulative-DOS error below E_F, which the MSE losses
-    barely see: a small systematic deficit of deep states becomes a band-energy bias. This term
-    targets that quantity directly. 0 = the paper's loss."""
+    target DOS (:func:`equisym.physics.fermi_and_band_energy`, the same function as the reported
+    figure). At a fixed electron count the band-energy error is the signed integral of the
+    cumulative-DOS error below E_F, which the MSE losses barely see: a small systematic deficit
+    of deep states becomes a band-energy bias. This term targets that quantity directly. 0 = the paper's loss."""
     band_energy_start: float = 0.0
     """The band-energy term is on from this fraction of training on (of ``trainer.max_time``
     when set, else of ``max_epochs``): 0 = throughout; e.g. 0.7 = only for the last 30 %,
@@ -200,54 +201,6 @@ def dos_loss(pred: torch.Tensor, target: torch.Tensor, step: float, alpha: float
     mse = torch.nn.functional.mse_loss(pred, target)
     cum = torch.nn.functional.mse_loss(step * pred.cumsum(-1), step * target.cumsum(-1))
     return alpha * mse + (1 - alpha) * cum
-
-
-def band_energy_differentiable(energies: torch.Tensor, dos: torch.Tensor, n_electrons: float) -> torch.Tensor:
-    """Band energy of a batch of DOS rows, as :func:`equisym.physics.band_energy` computes it
-    (DOS linear between grid points, Fermi level by exact electron counting), differentiably.
-
-    With ``C(E) = ∫_{E_0}^{E} DOS`` (piecewise quadratic) and ``C(E_F) = n``, integration by
-    parts gives ``E_band = ∫^{E_F} E·DOS dE = n·E_F − ∫_{E_0}^{E_F} C(E) dE``. Its derivative is
-    ``∂E_band/∂DOS = ∫^{E_F} (E − E_F)·∂DOS dE``: the ``E_F`` terms cancel because
-    ``C(E_F) = n``, so ``E_F`` is found without gradients and held fixed, and autograd of the
-    right-hand side gives the exact gradient. The value matches ``band_energy`` to rounding:
-    the training term and the reported Table 2 figure are the same quantity (an earlier
-    rectangle-rule version differed from it by +0.004–0.007 eV/atom on trained models'
-    predictions, a bias the loss then taught them).
-
-    A row with fewer than ``n_electrons`` states on the grid (``band_energy`` raises) gets the
-    missing electrons at the last grid energy, a finite, large error (training only).
-
-    Shapes: energies ``(G,)`` increasing (eV); dos ``(B, G)`` states/eV; output ``(B,)`` eV
-    (float64).
-    """
-    e = energies.to(torch.float64)
-    g = dos.to(torch.float64)
-    width = e[1:] - e[:-1]  # (G-1,)
-    cumulative = torch.cat([g.new_zeros(len(g), 1), (width * (g[:, :-1] + g[:, 1:]) / 2).cumsum(-1)], dim=-1)  # C(E_g)
-    with torch.no_grad():
-        reached = cumulative >= n_electrons
-        has_fermi = reached.any(-1)
-        # interval [E_{i-1}, E_i] holding E_F (the last one if the electrons do not fit)
-        i = torch.where(has_fermi, reached.to(torch.int64).argmax(-1), torch.full_like(has_fermi, len(e) - 1, dtype=torch.int64))
-        i = i.clamp(min=1)
-    lower = (i - 1)[:, None]
-    c0, g0, g1 = cumulative.gather(1, lower)[:, 0], g.gather(1, lower)[:, 0], g.gather(1, lower + 1)[:, 0]
-    h = width[i - 1]
-    with torch.no_grad():
-        left = n_electrons - c0  # states to place in the interval
-        # g0·x + (g1 − g0)·x²/(2h) = left, the root in [0, h] in its cancellation-free form
-        root = torch.sqrt((g0 * g0 + 2 * (g1 - g0) / h * left).clamp(min=0))
-        denominator = g0 + root
-        x = torch.where(denominator > 0, 2 * left / denominator.clamp(min=1e-300), torch.zeros_like(left))
-        x = torch.where(has_fermi, x.clamp(min=0).minimum(h), h)
-        fermi = e[i - 1] + x
-    # ∫ C over the full intervals below E_{i-1}: per interval h·C_j + h²(2 g_j + g_{j+1})/6
-    per_interval = width * cumulative[:, :-1] + width**2 * (2 * g[:, :-1] + g[:, 1:]) / 6
-    below = torch.arange(len(width), device=g.device)[None, :] < lower
-    full = (per_interval * below).sum(-1)
-    partial = c0 * x + g0 * x**2 / 2 + (g1 - g0) * x**3 / (6 * h)
-    return n_electrons * fermi - (full + partial)
 
 
 def _kind(model_section: dict) -> str:
@@ -737,8 +690,8 @@ class DOSModule(TaskModule):
             loss = loss + self.cfg.atom_loss_weight * dos_loss(atoms, batch["atom_dos"], self.step_size, self.cfg.loss_alpha)
         if band_weight <= 0:
             return loss, None
-        band_pred = band_energy_differentiable(self.energies, pred, self.n_electrons)
-        band_true = band_energy_differentiable(self.energies, batch["dos"], self.n_electrons)
+        band_pred = fermi_and_band_energy(self.energies, pred, self.n_electrons)[1]
+        band_true = fermi_and_band_energy(self.energies, batch["dos"], self.n_electrons)[1]
         band_error = (band_pred - band_true).to(pred.dtype)  # float64 differences of ~50 eV values
         loss = loss + band_weight * (band_error.pow(2).mean() + self.cfg.band_energy_bias_weight * band_error.mean().pow(2))
         return loss, band_error
@@ -877,20 +830,14 @@ def save_refit(module: DOSModule, checkpoint: Path) -> Path:
 
 
 def band_energies(energies: np.ndarray, dos: np.ndarray, n_electrons: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fermi level and band energy (eV/atom) of each DOS row; a DOS holding fewer than
-    ``n_electrons`` states on the grid gets NaN and is flagged in the returned mask."""
-    from equisym.physics.dos import band_energy
-
-    fermi = np.full(len(dos), np.nan)
-    band = np.full(len(dos), np.nan)
-    ok = np.zeros(len(dos), dtype=bool)
-    for k, row in enumerate(dos):
-        try:
-            fermi[k], band[k] = band_energy(energies, row, n_electrons)
-            ok[k] = True
-        except EquisymError:
-            pass
-    return fermi, band, ok
+    """Fermi level and band energy (eV/atom) of each DOS row ``(B, G)``; a DOS holding fewer than
+    ``n_electrons`` states on the grid (or a non-finite value) gets NaN and is flagged in the
+    returned mask."""
+    dos = np.asarray(dos, dtype=np.float64)
+    with torch.no_grad():
+        fermi, band, filled = fermi_and_band_energy(torch.as_tensor(energies), torch.from_numpy(dos), n_electrons)
+    ok = filled.numpy() & np.isfinite(dos).all(axis=-1)
+    return np.where(ok, fermi.numpy(), np.nan), np.where(ok, band.numpy(), np.nan), ok
 
 
 class DOSEnsemble(torch.nn.Module):
