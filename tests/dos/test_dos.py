@@ -570,7 +570,7 @@ def test_differentiable_band_energy_matches_quadrature_and_has_gradients():
     rows = np.stack([gaussian_dos(rng.uniform(-25, 0.5, size=10), energies=energies, sigma=0.2) for _ in range(4)])
     e = torch.tensor(energies)
     dos = torch.tensor(rows, requires_grad=True)
-    fermi_t, ours, filled = fermi_and_band_energy(e, dos, 4.0)
+    _, ours, filled = fermi_and_band_energy(e, dos, 4.0)
     assert filled.all()
     # exact for a piecewise-linear DOS: agrees with brute-force quadrature, in a gap (4 electrons:
     # E_F anywhere in it, the band energy well defined) and inside a level (3 electrons)
