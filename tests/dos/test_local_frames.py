@@ -279,17 +279,18 @@ def test_predicted_dos_invariant_under_random_rotations_only_with_local_frames(t
         assert change > 2e-5, change
 
 
-def test_cli_trains_with_local_frames(tiny_dos, tmp_path):
+def test_cli_trains_the_local_frames_recipe(tiny_dos, tmp_path):
+    """configs/csgnn-dos-frames.yaml (local frames, frame-averaged loss, refit) through the CLI."""
     out = tmp_path / "run"
-    config = str(Path(__file__).resolve().parents[2] / "configs" / "csgnn-dos.yaml")
     res = run_cli(
-        "train", config, "--out", str(out), "-o", f"data.root={tiny_dos}", "-o", "model.preset=tiny",
-        "-o", "data.spheres.assignment=smooth", "-o", "data.spheres.frames=local",
-        "-o", "trainer.max_epochs=2", "-o", "trainer.max_time=null", "-o", "trainer.progress_bar=false",
+        "train", str(REPO / "configs" / "csgnn-dos-frames.yaml"), "--out", str(out), "-o", f"data.root={tiny_dos}",
+        "-o", "model.preset=tiny", "-o", "trainer.max_epochs=2", "-o", "trainer.max_time=null",
+        "-o", "trainer.check_val_every_n_epoch=1", "-o", "refit.iterations=3", "-o", "trainer.progress_bar=false",
     )
     assert res.returncode == 0, res.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.isfinite(metrics["table2a_band_energy_mae_ev_per_atom"])
+    assert (out / "refit.ckpt").exists()
     # exactly invariant: Haar-random rotations of the test structures change no DOS value
     assert metrics["test_rotated/max_dos_change"] < 1e-4
     # averaging over rotations is pointless for an exactly invariant model, and refused
