@@ -24,7 +24,6 @@ from _common import median_time, write_result
 
 
 def measure_costs(repeats: int = 3) -> dict:
-    import numpy as np
     import torch
 
     from equisym.data.carbon import STRUCTURES, build_structure, run_md, snapshot_dos

@@ -33,7 +33,6 @@ import torch
 
 from equisym.data.atoms import graph_from_atoms
 from equisym.geometry import random_rotation
-from equisym.geometry.graph import batch_graphs
 from equisym.nn import PET, RotationAveraged, Symmetrized, compute_forces
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "methane" / "methane_test.xyz"

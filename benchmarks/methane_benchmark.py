@@ -50,7 +50,6 @@ def _max_time(budget: int) -> str:
 
 # ---------------------------------------------------------------------------------- our models
 def run_equisym(model: str, seed: int, budget: int, out: Path, pet_overrides: list[str] | None = None) -> dict:
-    import torch
     import yaml
 
     from equisym.config import apply_overrides

@@ -5,7 +5,6 @@ atom subsets, bad input and the CLI."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

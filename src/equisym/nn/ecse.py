@@ -34,7 +34,6 @@ input rotation; it does not depend on the backbone. With ``improper=False`` the 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
