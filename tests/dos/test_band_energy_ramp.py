@@ -6,6 +6,9 @@ import torch
 from equisym.errors import EquisymError
 from tests.dos.test_bn_freeze import _module_and_batch
 
+# these tests drive the module's training hooks without a Trainer, so its self.log calls warn
+pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+
 
 def test_band_energy_weight_rises_linearly_over_the_ramp(tiny_dos):
     module, batch = _module_and_batch(tiny_dos, "band_energy_weight=2.0", "band_energy_start=0.2", "band_energy_ramp=0.4")

@@ -8,6 +8,9 @@ from equisym.errors import EquisymError
 from equisym.train.engine import load_config
 from tests.conftest import REPO
 
+# these tests drive the module's training hooks without a Trainer, so its self.log calls warn
+pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+
 
 def _module_and_batch(tiny_dos, *overrides):
     config = yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text())
