@@ -3,8 +3,10 @@ from typing import Literal
 
 import pytest
 
-from equisym.config import apply_overrides, field_docs, from_dict, to_dict
+from equisym.config import apply_overrides, field_docs, from_dict, load_yaml, to_dict
 from equisym.errors import EquisymError
+from equisym.train.engine import load_config
+from tests.conftest import REPO
 
 
 @dataclass
@@ -69,23 +71,18 @@ def test_field_docs_read_attribute_docstrings():
     assert docs["rate"] == "A rate." and docs["inner"] == "Nested section."
 
 
-def _shipped_configs():
-    from tests.conftest import REPO
 
+def _shipped_configs():
     return sorted((REPO / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", _shipped_configs(), ids=lambda p: p.name)
 def test_every_shipped_config_validates(path, tmp_path):
-    import yaml
-
-    from equisym.train.engine import load_config
-
     overrides = []
     if path.name == "csgnn-modelnet40.yaml":  # asks for the user's data folder, as its header says
         (tmp_path / "shape_names.txt").write_text("\n".join(f"class{i}" for i in range(40)))
         overrides = [f"data.root={tmp_path}"]
-    task, cfg = load_config(yaml.safe_load(path.read_text()), overrides)
+    task, cfg = load_config(load_yaml(str(path)), overrides)
     assert task.config_class is type(cfg)
 
 
@@ -98,15 +95,13 @@ DOS_FRAMES_RECIPE = [
 ]
 
 
+def _dos_config(name: str, overrides: list[str] | None = None) -> dict:
+    _, cfg = load_config(load_yaml(str(REPO / "configs" / name)), overrides)
+    return to_dict(cfg)
+
+
 def test_dos_frames_config_is_the_documented_recipe():
-    import yaml
-
-    from equisym.train.engine import load_config
-    from tests.conftest import REPO
-
-    _, recipe = load_config(yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text()), DOS_FRAMES_RECIPE)
-    _, shipped = load_config(yaml.safe_load((REPO / "configs" / "csgnn-dos-frames.yaml").read_text()))
-    assert to_dict(shipped) == to_dict(recipe)
+    shipped = _dos_config("csgnn-dos-frames.yaml")
+    assert shipped == _dos_config("csgnn-dos.yaml", DOS_FRAMES_RECIPE)
     # and the recipe is not the default: the comparison can fail
-    _, default = load_config(yaml.safe_load((REPO / "configs" / "csgnn-dos.yaml").read_text()))
-    assert to_dict(default) != to_dict(shipped)
+    assert shipped != _dos_config("csgnn-dos.yaml")
