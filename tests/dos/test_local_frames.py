@@ -306,7 +306,7 @@ def test_flatten_readout_keeps_directions_and_needs_local_frames(tiny_dos):
     pooled = CSGNNDOS.from_preset("tiny", num_energies=30, concatenate=False).eval()
     assert flat.backbone.config.out_features == 12 * 32
     x = torch.rand(4, 42, 32)
-    perm = icosahedral_permutations(1)[7]
+    perm = torch.tensor(icosahedral_permutations(1)[7])  # a copy: the cached array is read-only
     with torch.no_grad():
         # pooling is invariant to the icosahedral vertex permutations; the flattened readout is not
         torch.testing.assert_close(pooled.atom_dos(x[:, perm]), pooled.atom_dos(x))
