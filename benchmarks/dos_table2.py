@@ -11,7 +11,9 @@ folders are reused, and a last call with all models writes the table.
 - Table 2a: overall band-energy MAE (eV/atom) of the DOS-derived band energy;
 - Table 2b: the MAE per structure type, and how many types are within chemical accuracy
   (0.043 eV/atom);
-- CSGNN-DOS (only approximately rotation invariant) is also tested with Haar-random rotations.
+- every model is also scored on Haar-random rotations of the test structures: SchNet and SOAP
+  are invariant by construction; CSGNN-DOS exactly with ``-o data.spheres.frames=local`` (the
+  Table 2 recipe), only to the 60 icosahedral rotations with the paper's lab-frame input.
 
     OMP_NUM_THREADS=1 python benchmarks/dos_table2.py --data runs/data/carbon-dos --minutes 12
 
@@ -127,7 +129,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rotation-trials", type=int, default=1)
     parser.add_argument("--average-rotations", type=int, default=8,
-                        help="CSGNN-DOS is also scored averaged over this many random rotations (0: off)")
+                        help="CSGNN-DOS is also scored averaged over this many random rotations (0: off; must be 0 "
+                             "with local frames, where the prediction is already exactly invariant)")
     parser.add_argument("--runs", default="runs/dos-table2", help="folder for the run folders")
     parser.add_argument("--force", action="store_true", help="retrain even if a run folder has metrics")
     parser.add_argument("--quick", action="store_true", help="64 training structures, 1 minute (smoke test)")
