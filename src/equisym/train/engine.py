@@ -99,10 +99,19 @@ class TrainerConfig:
     averages weights."""
     snapshot_every_n_epochs: int = 1
     """Spacing of the kept snapshots, in epochs."""
+    stop_on_divergence: float | None = 1.0e4
+    """Stop training when an epoch's mean training loss exceeds this multiple of the lowest
+    epoch mean so far (:class:`_DivergenceStop`): a blow-up the optimiser rarely recovers from
+    (SchNet-DOS with ``freeze_batchnorm_start: 0.2`` jumped from 0.003 to 3e7 at the freeze and
+    then sat at a constant prediction for the remaining 35 minutes). The best checkpoint so far
+    is evaluated as usual and ``metrics.json`` records the epoch (``training.diverged_at_epoch``).
+    null = never stop. Non-finite losses always stop the run with an error."""
 
     def __post_init__(self) -> None:
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise EquisymError(f"trainer.ema_decay must lie in (0, 1) (e.g. 0.999) or be null, got {self.ema_decay}")
+        if self.stop_on_divergence is not None and not self.stop_on_divergence > 1:
+            raise EquisymError(f"trainer.stop_on_divergence must be > 1 (e.g. 1e4) or null, got {self.stop_on_divergence}")
         if self.snapshots < 0 or self.snapshot_every_n_epochs < 1:
             raise EquisymError(
                 f"trainer.snapshots must be >= 0 and trainer.snapshot_every_n_epochs >= 1, "
@@ -112,7 +121,7 @@ class TrainerConfig:
     def lightning_kwargs(self) -> dict:
         kwargs = to_dict(self)
         kwargs.pop("progress_bar")
-        for name in ("ema_decay", "snapshots", "snapshot_every_n_epochs"):
+        for name in ("ema_decay", "snapshots", "snapshot_every_n_epochs", "stop_on_divergence"):
             kwargs.pop(name)
         kwargs["enable_progress_bar"] = self.progress_bar
         return kwargs
@@ -323,6 +332,35 @@ class _EpochSummary(L.Callback):
         log.info("  ".join(parts))
 
 
+class _DivergenceStop(L.Callback):
+    """Stops training after an epoch whose mean training loss (``train/loss``) exceeds
+    ``factor`` times the lowest epoch mean so far, and logs a warning; ``diverged_at_epoch``
+    holds that epoch (None while training is sound). Training losses are non-negative."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self.lowest = math.inf
+        self.diverged_at_epoch: int | None = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get("train/loss_epoch")
+        if value is None:
+            return
+        loss = float(value)
+        diverged = 0 < self.lowest < math.inf and loss > self.factor * self.lowest
+        if trainer.strategy.reduce_boolean_decision(diverged, all=False):
+            self.diverged_at_epoch = trainer.current_epoch
+            log.warning(
+                f"training diverged at epoch {trainer.current_epoch}: mean training loss {loss:.4g}, "
+                f"{loss / self.lowest:.3g} times the lowest so far ({self.lowest:.4g}); stopping and "
+                "evaluating the best checkpoint. Lower optim.lr, set trainer.gradient_clip_val, or undo "
+                "the last schedule change (e.g. freeze_batchnorm_start); trainer.stop_on_divergence: null "
+                "trains on regardless"
+            )
+            trainer.should_stop = True
+        self.lowest = min(self.lowest, loss)
+
+
 def _ema_step(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor, decay: float) -> torch.Tensor:
     """One exponential-moving-average step for floating tensors; other tensors (and constants,
     which would drift by rounding) follow the model."""
@@ -426,6 +464,10 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
             dirpath=out, filename="best", monitor=metric, mode=mode, save_last=True, enable_version_counter=False
         )
         callbacks: list = [checkpoint, _EpochSummary()]
+        divergence = None
+        if cfg.trainer.stop_on_divergence is not None:
+            divergence = _DivergenceStop(cfg.trainer.stop_on_divergence)
+            callbacks.append(divergence)
         if cfg.trainer.snapshots > 0:  # the last K epochs' weights, ranked by the step counter
             callbacks.append(ModelCheckpoint(
                 dirpath=out / "snapshots", filename="{epoch}", monitor="step", mode="max",
@@ -467,6 +509,7 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
         metrics.update(extra)
         metrics["training"] = {
             "epochs": trainer.current_epoch,
+            "diverged_at_epoch": None if divergence is None else divergence.diverged_at_epoch,
             "wall_time_s": round(elapsed, 1),
             "best_checkpoint": os.path.basename(best),
             "monitor": metric,
