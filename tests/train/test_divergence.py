@@ -56,6 +56,14 @@ def test_a_loss_that_rises_less_than_the_factor_trains_on():
     assert stop.diverged_at_epoch == 3
 
 
+def test_a_spike_below_the_first_epochs_loss_is_not_a_blow_up():
+    # a nearly fitted model spiking 1e5-fold, but still better than the untrained first epoch
+    stop, trainer = _fit([2.3, 0.01, 1e-5, 0.5, 1e-4], 1e4)
+    assert stop.diverged_at_epoch is None and trainer.current_epoch == 5
+    stop, trainer = _fit([2.3, 0.01, 1e-5, 5.0, 1e-4], 1e4)  # worse than where it started
+    assert stop.diverged_at_epoch == 3
+
+
 def test_the_run_records_no_divergence_and_refuses_a_bad_factor(tmp_path):
     cfg = yaml.safe_load((REPO / "configs" / "csgnn-shapes.yaml").read_text())
     tiny = ["trainer.max_epochs=2", "data.train_size=32", "data.val_size=16", "data.test_size=16",

@@ -101,7 +101,7 @@ class TrainerConfig:
     """Spacing of the kept snapshots, in epochs."""
     stop_on_divergence: float | None = 1.0e4
     """Stop training when an epoch's mean training loss exceeds this multiple of the lowest
-    epoch mean so far (:class:`_DivergenceStop`): a blow-up the optimiser rarely recovers from
+    epoch mean so far and the first epoch's mean (:class:`_DivergenceStop`): a blow-up the optimiser rarely recovers from
     (SchNet-DOS with ``freeze_batchnorm_start: 0.2`` jumped from 0.003 to 3e7 at the freeze and
     then sat at a constant prediction for the remaining 35 minutes). The best checkpoint so far
     is evaluated as usual and ``metrics.json`` records the epoch (``training.diverged_at_epoch``).
@@ -333,13 +333,16 @@ class _EpochSummary(L.Callback):
 
 
 class _DivergenceStop(L.Callback):
-    """Stops training after an epoch whose mean training loss (``train/loss``) exceeds
-    ``factor`` times the lowest epoch mean so far, and logs a warning; ``diverged_at_epoch``
-    holds that epoch (None while training is sound). Training losses are non-negative."""
+    """Stops training after an epoch whose mean training loss (``train/loss``) exceeds both
+    ``factor`` times the lowest epoch mean so far and the first epoch's mean (worse than the
+    untrained model: a spike of a nearly fitted classifier from 1e-5 to 0.5 is not a blow-up),
+    and logs a warning; ``diverged_at_epoch`` holds that epoch (None while training is sound).
+    Training losses are non-negative."""
 
     def __init__(self, factor: float) -> None:
         self.factor = factor
         self.lowest = math.inf
+        self.first: float | None = None
         self.diverged_at_epoch: int | None = None
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -347,7 +350,9 @@ class _DivergenceStop(L.Callback):
         if value is None:
             return
         loss = float(value)
-        diverged = 0 < self.lowest < math.inf and loss > self.factor * self.lowest
+        if self.first is None:
+            self.first = loss
+        diverged = 0 < self.lowest < math.inf and loss > self.factor * self.lowest and loss > self.first
         if trainer.strategy.reduce_boolean_decision(diverged, all=False):
             self.diverged_at_epoch = trainer.current_epoch
             log.warning(
