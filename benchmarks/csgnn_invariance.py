@@ -59,7 +59,6 @@ def main() -> None:
     torch.manual_seed(0)
     results = {}
     if args.checkpoint:
-        from equisym.train.engine import evaluate_checkpoint  # noqa: F401  (registers tasks)
         from equisym.train.engine import load_checkpoint, load_config
 
         ckpt = load_checkpoint(args.checkpoint)
