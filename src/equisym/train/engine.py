@@ -101,9 +101,9 @@ class TrainerConfig:
     """Spacing of the kept snapshots, in epochs."""
     stop_on_divergence: float | None = 1.0e4
     """Stop training when an epoch's mean training loss exceeds this multiple of the lowest
-    epoch mean so far and the first epoch's mean (:class:`_DivergenceStop`): a blow-up the optimiser rarely recovers from
-    (SchNet-DOS with ``freeze_batchnorm_start: 0.2`` jumped from 0.003 to 3e7 at the freeze and
-    then sat at a constant prediction for the remaining 35 minutes). The best checkpoint so far
+    epoch mean so far and the first epoch's mean (:class:`_DivergenceStop`): a blow-up the
+    optimiser rarely recovers from (SchNet-DOS with ``freeze_batchnorm_start: 0.2`` jumped from
+    0.003 to 3e7 at the freeze and then sat at a constant prediction for the remaining 35 minutes). The best checkpoint so far
     is evaluated as usual and ``metrics.json`` records the epoch (``training.diverged_at_epoch``).
     null = never stop. Non-finite losses always stop the run with an error."""
 
