@@ -183,9 +183,9 @@ class DOSConfig(RunConfig):
     +0.05–0.12 eV/atom too high on its own training batches in evaluation mode and within
     ±0.04 in training mode. Freezing for the last part lets the weights (and the band-energy
     term) adapt to the statistics used at inference. 1 = never (the paper). Not for SchNet-DOS
-    (whole structures per batch, so no such bias): at 0.2 its training loss jumped from 0.003
-    to 3e7 at the freeze on both seeds tried (45 minutes), which ``trainer.stop_on_divergence``
-    now catches."""
+    (whole structures per batch, so no such bias): at 0.2 all three 45-minute runs tried
+    diverged (two at the freeze, loss 0.003 → 3e7; one 9 minutes later, stopped by
+    ``trainer.stop_on_divergence``)."""
     atom_loss_weight: float = 0.0
     """Weight of the same loss on each atom's contribution against its atom-projected DOS
     (the data have it); 0 = the paper's structure-level loss only."""
