@@ -71,7 +71,6 @@ def test_field_docs_read_attribute_docstrings():
     assert docs["rate"] == "A rate." and docs["inner"] == "Nested section."
 
 
-
 def _shipped_configs():
     return sorted((REPO / "configs").glob("*.yaml"))
 

@@ -3,11 +3,10 @@
 import lightning as L
 import pytest
 import torch
-import yaml
 
 from equisym.errors import EquisymError
 from equisym.train.engine import _DivergenceStop, train
-from tests.conftest import REPO
+from tests.train.test_ema import TINY, _config
 
 
 class _ScaledLoss(L.LightningModule):
@@ -65,12 +64,8 @@ def test_a_spike_below_the_first_epochs_loss_is_not_a_blow_up():
 
 
 def test_the_run_records_no_divergence_and_refuses_a_bad_factor(tmp_path):
-    cfg = yaml.safe_load((REPO / "configs" / "csgnn-shapes.yaml").read_text())
-    tiny = ["trainer.max_epochs=2", "data.train_size=32", "data.val_size=16", "data.test_size=16",
-            "data.num_points=128", "data.batch_size=16", "data.num_workers=0", "trainer.progress_bar=false",
-            "eval.rotations=[none]"]
-    metrics = train(cfg, tmp_path / "run", tiny)
+    metrics = train(_config(), tmp_path / "run", TINY)
     assert metrics["training"]["diverged_at_epoch"] is None and metrics["training"]["epochs"] == 2
     with pytest.raises(EquisymError, match="stop_on_divergence"):
-        train(cfg, tmp_path / "bad", tiny + ["trainer.stop_on_divergence=1.0"])
+        train(_config(), tmp_path / "bad", TINY + ["trainer.stop_on_divergence=1.0"])
     assert not (tmp_path / "bad").exists()

@@ -103,9 +103,9 @@ class TrainerConfig:
     """Stop training when an epoch's mean training loss exceeds this multiple of the lowest
     epoch mean so far and the first epoch's mean (:class:`_DivergenceStop`): a blow-up the
     optimiser rarely recovers from (SchNet-DOS with ``freeze_batchnorm_start: 0.2`` jumped from
-    0.003 to 3e7 at the freeze and then sat at a constant prediction for the remaining 35 minutes). The best checkpoint so far
-    is evaluated as usual and ``metrics.json`` records the epoch (``training.diverged_at_epoch``).
-    null = never stop. Non-finite losses always stop the run with an error."""
+    0.003 to 3e7 at the freeze and then sat at a constant prediction for the remaining 35
+    minutes). The best checkpoint so far is evaluated as usual and ``metrics.json`` records the
+    epoch (``training.diverged_at_epoch``). null = never stop. Non-finite losses always stop the run with an error."""
 
     def __post_init__(self) -> None:
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
