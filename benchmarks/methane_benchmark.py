@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _common import machine_info, write_result  # noqa: E402
+from _common import provenance, write_json, write_result  # noqa: E402
 
 DATA = Path(os.environ.get("EQUISYM_SHARED_DATA", REPO.parent / "shared" / "data")) / "methane"
 RUNS = Path(os.environ.get("EQUISYM_BENCH_RUNS", REPO / "runs" / "methane-bench"))
@@ -255,8 +255,8 @@ def run_one(model: str, seed: int, budget: int, pet_overrides: list[str]) -> Non
         result = run_metatrain(seed, budget, out)
     else:
         result = run_equisym(model, seed, budget, out, pet_overrides)
-    result["machine"] = machine_info()
-    (out / "result.json").write_text(json.dumps(result, indent=2))
+    result["provenance"] = provenance()
+    write_json(out / "result.json", result)
 
 
 def rescore_pet(seed: int, budget: int) -> None:
@@ -272,7 +272,7 @@ def rescore_pet(seed: int, budget: int) -> None:
     _store_scores(result, evaluate_checkpoint(out / "run" / "best.ckpt", out / "run" / "eval"))
     result["cost"] = ecse_cost(out / "run" / "best.ckpt")
     result["rescored"] = time.strftime("%Y-%m-%d %H:%M")
-    (out / "result.json").write_text(json.dumps(result, indent=2))
+    write_json(out / "result.json", result)
 
 
 def summarise(models: list[str], seeds: list[int], budget: int, name: str = "methane") -> None:
