@@ -18,22 +18,10 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from equisym.errors import EquisymError
-from equisym.geometry.graph import build_graph
-from equisym.nn.atomistic import compute_forces
+from equisym.inference.load import resolve_device
+from equisym.inference.potential import load_potential, model_cutoff, predict_potential
 
 __all__ = ["EquisymCalculator"]
-
-
-def _find_cutoff(model: torch.nn.Module) -> float | None:
-    for obj in (model, getattr(model, "model", None), getattr(model, "base", None)):
-        if obj is None:
-            continue
-        c = getattr(obj, "cutoff", None)
-        if c is None and hasattr(obj, "config"):
-            c = getattr(obj.config, "cutoff", None)
-        if isinstance(c, (int, float)):
-            return float(c)
-    return None
 
 
 class EquisymCalculator(Calculator):
@@ -43,15 +31,17 @@ class EquisymCalculator(Calculator):
     Args:
         model_or_checkpoint_path: a model ``graph -> {"energy", "atom_energy"}`` (e.g.
             :class:`equisym.nn.PET`, or one already wrapped in :class:`equisym.nn.Symmetrized`)
-            or the path of a ``potential`` checkpoint (``best.ckpt``).
+            or the path of a ``potential`` model file (``best.ckpt``), opened with
+            :func:`equisym.inference.potential.load_potential` (plain data only: a file that
+            would run code when unpickled is refused).
         symmetrize: wrap the model in :class:`equisym.nn.Symmetrized` (exact O(3) symmetry
             with ``improper=True``; SO(3) otherwise).
         aux_model: invariant auxiliary model for ECSE (model or checkpoint path); needed for
             all-collinear structures (dimers, linear molecules) when ``symmetrize``.
-        ecse: options of :class:`~equisym.nn.ecse.ECSEConfig` (dict), e.g. ``{"improper": True}``.
+        ecse: options of :class:`~equisym.geometry.ecse_frames.ECSEConfig` (dict), e.g. ``{"improper": True}``.
         cutoff: neighbour-list radius in Å (default: the model's cutoff).
         dtype: ``torch.float64`` (default) or ``torch.float32``.
-        device: torch device.
+        device: torch device (``"cpu"``, ``"cuda"``, ...); the model runs there.
 
     Forces are conservative (autograd of the energy); with ``symmetrize`` they are exactly
     rotation-equivariant. Errors in the input structure (NaN positions, overlapping atoms, a
@@ -72,10 +62,11 @@ class EquisymCalculator(Calculator):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        device = resolve_device(device)
         model = self._load(model_or_checkpoint_path, dtype)
-        base_cutoff = _find_cutoff(model)
+        base_cutoff = model_cutoff(model)
         if symmetrize:
-            from equisym.nn.ecse import Symmetrized
+            from equisym.nn.symmetrize import Symmetrized
 
             aux = self._load(aux_model, dtype) if aux_model is not None else None
             model = Symmetrized(model, aux_model=aux, config=dict(ecse or {}))
@@ -92,28 +83,22 @@ class EquisymCalculator(Calculator):
         if isinstance(obj, torch.nn.Module):
             return obj.to(dtype)
         if isinstance(obj, (str, os.PathLike)):
-            from equisym.train.tasks.potential import load_potential
-
             return load_potential(obj, dtype)
         raise EquisymError(f"EquisymCalculator needs a model or a checkpoint path, got {type(obj).__name__}")
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        periodic = bool(np.all(atoms.pbc))
-        graph = build_graph(
-            atoms.positions, atoms.numbers, atoms.cell.array, atoms.pbc, self.cutoff, dtype=self.dtype, name="atoms"
-        ).to(self.device)
-        want_stress = "stress" in properties and periodic
-        if "stress" in properties and not periodic:
+        want_stress = "stress" in properties
+        if want_stress and not bool(np.all(atoms.pbc)):
             raise PropertyNotImplementedError("stress needs a cell that is periodic in all three directions")
-        out = compute_forces(self.model, graph, forces=True, stress=want_stress)
-        self.results["energy"] = float(out["energy"].detach()[0])
-        self.results["free_energy"] = self.results["energy"]
-        self.results["forces"] = out["forces"].detach().cpu().numpy().astype(np.float64)
-        if "atom_energy" in out:
-            self.results["energies"] = out["atom_energy"].detach().cpu().numpy().astype(np.float64)
+        out = predict_potential(self.model, atoms, self.cutoff, stress=want_stress, dtype=self.dtype)
+        self.results["energy"] = out["energy"]
+        self.results["free_energy"] = out["energy"]
+        self.results["forces"] = out["forces"]
+        if "energies" in out:
+            self.results["energies"] = out["energies"]
         if want_stress:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(out["stress"].detach()[0].cpu().numpy())
+            self.results["stress"] = full_3x3_to_voigt_6_stress(out["stress"])
         if "num_frames" in out:
-            self.num_frames = int(out["num_frames"].sum())
+            self.num_frames = out["num_frames"]
