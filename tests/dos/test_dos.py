@@ -18,7 +18,7 @@ from equisym.geometry.icosphere import icosahedral_permutations
 from equisym.nn.csgnn_dos import CSGNNDOS
 from equisym.train.tasks.dos import dos_loss
 
-from tests.conftest import run_cli
+from tests.conftest import require_module, run_cli
 
 LEVEL = 1
 CFG = AtomSpheresConfig(level=LEVEL)
@@ -331,7 +331,7 @@ def test_every_dos_model_refuses_bad_structures(model):
     """The structure checks run for every model's input (SOAP and SchNet would otherwise return
     a number for NaN positions, an isolated atom or two atoms on one spot)."""
     if model == "soap-dos":
-        pytest.importorskip("featomic")
+        require_module("featomic", extra="dos")
     from equisym.train.engine import load_config
     from equisym.train.tasks.dos import DOSDataModule
 
@@ -351,7 +351,7 @@ def test_every_dos_model_refuses_bad_structures(model):
 
 
 def test_soap_baseline_invariant():
-    pytest.importorskip("featomic")
+    require_module("featomic", extra="dos")
     from equisym.data.soap import SoapConfig, soap_features
     from equisym.nn.dos_baselines import SOAPDOS, SOAPDOSConfig
 
@@ -367,7 +367,7 @@ def test_soap_baseline_invariant():
 
 
 def test_schnet_baseline_periodic_and_invariant():
-    pytest.importorskip("torch_geometric")
+    require_module("torch_geometric", extra="dos")
     from equisym.nn.dos_baselines import SchNetDOS, SchNetDOSConfig
 
     model = SchNetDOS(SchNetDOSConfig(hidden_channels=16, num_filters=16, num_interactions=1, num_gaussians=10, head_dims=[16], num_energies=30)).eval()

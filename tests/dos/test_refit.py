@@ -9,7 +9,7 @@ import yaml
 from equisym.errors import EquisymError
 from equisym.train.engine import load_config
 from equisym.train.tasks.dos import pool_views, predict_batch, refit_output_layer
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, require_module, run_cli
 
 _CONFIG = REPO / "configs" / "csgnn-dos.yaml"
 
@@ -45,7 +45,7 @@ def _full_loss(module, datamodule) -> float:
 ])
 def test_refit_lowers_the_training_loss_and_moves_only_the_output_layer(tiny_dos, overrides):
     if "model.name=soap-dos" in overrides:
-        pytest.importorskip("featomic")  # an optional extra (equisym[dos])
+        require_module("featomic", extra="dos")
     cfg, datamodule, module = _trained_like(tiny_dos, "data.train_atoms_per_structure=null", *overrides)
     layer = module.model.head.output_layer
     others = {name: p.clone() for name, p in module.named_parameters() if p is not layer.weight and p is not layer.bias}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from equisym.geometry.frames import segment_sum
+from equisym.geometry.segments import segment_sum
 from equisym.geometry.switching import smooth_cutoff
 
 

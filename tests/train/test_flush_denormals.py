@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from equisym.train.engine import flush_denormals
+from tests.conftest import skip_or_fail
 
 SUBNORMAL = 1e-39  # below float32's smallest normal number, 1.18e-38
 
@@ -21,7 +22,7 @@ def test_subnormals_survive_by_default_and_are_flushed_after(restore_flush):
     x = torch.tensor([SUBNORMAL], dtype=torch.float32)
     assert (x * 1.0).item() != 0.0  # the default keeps them: this is what slows training down
     if not flush_denormals():
-        pytest.skip("this CPU cannot flush subnormals")
+        skip_or_fail("this CPU cannot flush subnormals", required_in_ci=False)
     assert (x * 1.0).item() == 0.0
     normal = torch.tensor([1e-37], dtype=torch.float32)
     assert (normal * 1.0).item() == pytest.approx(1e-37, rel=1e-6)  # normal numbers untouched

@@ -83,7 +83,7 @@ class SphereInputConfig:
     """``smooth`` only: kernel radius h on the unit sphere, in mean icosphere edge lengths (0.7–1.15)."""
     frames: Literal["lab", "local"] = "lab"
     """``lab``: the sphere is oriented as the structure (the paper; approximately invariant).
-    ``local``: each atom also gets its ECSE local frames (:func:`equisym.nn.ecse.atom_frames`,
+    ``local``: each atom also gets its ECSE local frames (:func:`equisym.geometry.ecse_frames.atom_frames`,
     from the neighbours within ``frame_cutoff``), and its input can be built in each of them
     (:meth:`SparseAtomSpheres.in_frames`); a model averaged over them is exactly SO(3) invariant."""
     frame_cutoff: float = 3.0
@@ -332,7 +332,7 @@ def atom_spheres_sparse(
     pair, vertex, weight = angular_assignment(directions, config)
     frame_fields = {}
     if config.frames == "local":
-        from equisym.nn.ecse import atom_frames
+        from equisym.geometry.ecse_frames import atom_frames
 
         near = d < config.frame_cutoff
         try:

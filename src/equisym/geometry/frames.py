@@ -11,8 +11,9 @@ in each frame is :class:`equisym.nn.Symmetrized`):
   neighbour pairs), the frame weights ``w_jj' = f_c(r_j|R_in) f_c(r_j'|R_in) q̃_c(s_jj')``
   and the frames with non-zero weight, from a padded neighbour tensor (masks, no branches).
 - :func:`prune_weights`: the smooth pruning to the frames near the largest weight.
-- :func:`segment_sum` and :func:`segment_smooth_max`: reductions over frames grouped by
-  structure (or point cloud).
+- :func:`~equisym.geometry.segments.segment_sum` and
+  :func:`~equisym.geometry.segments.segment_smooth_max` (re-exported here): reductions over
+  frames grouped by structure (or point cloud).
 
 Everything is differentiable and stays inside autograd, so forces ``−dE/dx`` include the
 derivatives of frames and weights. Weights, R_in and the pruning depend on distances and
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
+from equisym.geometry.segments import segment_smooth_max, segment_sum
 from equisym.geometry.switching import (
     boosted_switch_on,
     smooth_cutoff,
@@ -49,34 +51,6 @@ __all__ = [
 
 MIRROR = (1.0, -1.0, 1.0)
 """Diagonal of the reflection that turns a frame ``F`` into its mirror image ``F·diag(1, −1, 1)``."""
-
-
-def segment_sum(values: torch.Tensor, segment: torch.Tensor, num_segments: int) -> torch.Tensor:
-    """Sum ``values`` ``(F, ...)`` into ``(num_segments, ...)`` by ``segment`` ``(F,)`` (differentiable)."""
-    out = values.new_zeros((num_segments, *values.shape[1:]))
-    return out.index_add(0, segment, values)
-
-
-def segment_smooth_max(
-    values: torch.Tensor, weights: torch.Tensor, segment: torch.Tensor, num_segments: int, beta: float
-) -> torch.Tensor:
-    """Weighted smooth maximum ``SM_β = Σ ω v e^{βv} / Σ ω e^{βv}`` within each segment.
-
-    Shapes:
-        - values, weights, segment: ``(F,)``; output ``(num_segments,)``.
-
-    Segments without entries (or with zero total weight) give 0.
-    """
-    if values.numel() == 0:
-        return values.new_zeros(num_segments)
-    scaled = (beta * values).detach()
-    shift = scaled.new_full((num_segments,), -torch.inf).scatter_reduce(0, segment, scaled, "amax")
-    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-    expo = weights * torch.exp(beta * values - shift[segment])
-    num = segment_sum(expo * values, segment, num_segments)
-    den = segment_sum(expo, segment, num_segments)
-    ok = den > 0
-    return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.zeros_like(den))
 
 
 def pair_smooth_max(a: torch.Tensor, b: torch.Tensor, beta: float) -> torch.Tensor:

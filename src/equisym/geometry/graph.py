@@ -28,7 +28,7 @@ import torch
 from equisym.errors import EquisymError
 from equisym.geometry.neighbors import check_structure, neighbor_list
 
-__all__ = ["AtomicGraph", "build_graph", "batch_graphs", "reverse_edge_index"]
+__all__ = ["AtomicGraph", "build_graph", "batch_graphs", "reverse_edge_index", "StructureReplicator", "replicate_structures"]
 
 
 @dataclass
@@ -333,3 +333,77 @@ def batch_graphs(graphs: Sequence[AtomicGraph]) -> AtomicGraph:
         reverse_edge=torch.cat(rev) if have_rev else None,
         cell_shift=torch.cat([g.cell_shift for g in graphs]) if have_cs else None,
     )
+
+
+class StructureReplicator:
+    """Copies structures of a packed graph many times (for frame ensembles).
+
+    Built once per graph (per-structure atom and edge ranges are precomputed); calling it
+    with ``source`` ``(K,)`` long returns a packed graph whose structure ``k`` is a copy of
+    structure ``source[k]``, and ``atom_source`` ``(N',)``, the original index of each copied
+    atom. Copies are gathers: differentiable w.r.t. positions, cell and shifts; edges keep
+    their reverse-edge index.
+
+    Attributes:
+        counts: ``(S,)`` atoms per structure of the original graph.
+    """
+
+    def __init__(self, graph: "AtomicGraph") -> None:
+        dev = graph.positions.device
+        self.graph = graph
+        n_src = graph.n_structures
+        self.counts = torch.bincount(graph.structure, minlength=n_src)
+        self.atom_start = torch.cumsum(self.counts, 0) - self.counts
+        e_struct = graph.edge_structure()
+        self.e_order = torch.argsort(e_struct, stable=True)
+        self.e_counts = torch.bincount(e_struct, minlength=n_src)
+        self.e_start = torch.cumsum(self.e_counts, 0) - self.e_counts
+        self.e_rank = torch.empty_like(self.e_order)
+        self.e_rank[self.e_order] = torch.arange(self.e_order.numel(), device=dev)
+
+    def __call__(self, source: torch.Tensor) -> tuple["AtomicGraph", torch.Tensor]:
+        graph = self.graph
+        dev = graph.positions.device
+
+        def expand(count_per_copy: torch.Tensor, start_per_copy: torch.Tensor):
+            total = int(count_per_copy.sum())
+            copy = torch.repeat_interleave(torch.arange(source.numel(), device=dev), count_per_copy)
+            new_start = torch.cumsum(count_per_copy, 0) - count_per_copy
+            offset = torch.arange(total, device=dev) - new_start[copy]
+            return copy, start_per_copy[copy] + offset, new_start
+
+        a_copy, a_src, a_new_start = expand(self.counts[source], self.atom_start[source])
+        e_copy, e_src_sorted, e_new_start = expand(self.e_counts[source], self.e_start[source])
+        e_src = self.e_order[e_src_sorted]
+        s_of_copy = source[e_copy]
+        edge_index = graph.edge_index[:, e_src] - self.atom_start[s_of_copy] + a_new_start[e_copy]
+        reverse = None
+        if graph.reverse_edge is not None:
+            rev_rank = self.e_rank[graph.reverse_edge[e_src]]
+            reverse = rev_rank - self.e_start[s_of_copy] + e_new_start[e_copy]
+        rep = AtomicGraph(
+            positions=graph.positions[a_src],
+            species=graph.species[a_src],
+            cell=graph.cell[source],
+            pbc=graph.pbc[source],
+            structure=a_copy,
+            n_structures=int(source.numel()),
+            edge_index=edge_index,
+            edge_shift=graph.edge_shift[e_src],
+            cutoff=graph.cutoff,
+            reverse_edge=reverse,
+            cell_shift=None if graph.cell_shift is None else graph.cell_shift[e_src],
+        )
+        return rep, a_src
+
+
+def replicate_structures(graph: AtomicGraph, source: torch.Tensor) -> tuple[AtomicGraph, torch.Tensor]:
+    """A packed graph whose structure ``k`` is a copy of structure ``source[k]`` of ``graph``.
+
+    Differentiable w.r.t. positions, cell and shifts (copies are gathers); edges keep their
+    reverse-edge index.
+
+    Returns:
+        ``(graph, atom_source)`` with ``atom_source`` ``(N',)`` the original index of each copied atom.
+    """
+    return StructureReplicator(graph)(source)

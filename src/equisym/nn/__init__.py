@@ -9,7 +9,7 @@ from equisym.nn.registry import build_model, register_model
 from equisym.nn.atomistic import compute_forces
 from equisym.nn.pet import PET, PET_PRESETS, PETConfig
 from equisym.nn.schnet import SCHNET_PRESETS, SchNetPotential, SchNetPotentialConfig
-from equisym.nn.ecse import ECSE_PRESETS, ECSEConfig, RotationAveraged, Symmetrized
+from equisym.nn.symmetrize import ECSE_PRESETS, ECSEConfig, RotationAveraged, Symmetrized
 
 register_model("csgnn", CSGNNConfig, CSGNN, _csgnn.CSGNN_PRESETS)
 register_model("pointnet", PointNetConfig, PointNet, _pointnet.POINTNET_PRESETS)
