@@ -59,7 +59,8 @@ def main() -> None:
     torch.manual_seed(0)
     results = {}
     if args.checkpoint:
-        from equisym.train.engine import load_checkpoint, load_config
+        from equisym.train.checkpoint import load_checkpoint
+        from equisym.train.task import load_config
 
         ckpt = load_checkpoint(args.checkpoint)
         task, cfg = load_config(ckpt["hyper_parameters"]["config"])

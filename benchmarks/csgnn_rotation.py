@@ -21,7 +21,7 @@ import _common  # noqa: F401
 from _common import RESULTS, write_result
 
 from equisym.config import load_yaml
-from equisym.train.engine import train
+from equisym.train.runner import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "csgnn-shapes.yaml"
 

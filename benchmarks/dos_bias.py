@@ -38,7 +38,7 @@ from _common import write_result
 import numpy as np
 import torch
 
-from equisym.train.engine import load_trained
+from equisym.train.checkpoint import load_trained
 from equisym.train.tasks.dos import DOSDataModule, band_energies, predict_atom_contributions
 
 SUBSET_ATOMS, SUBSET_DRAWS = 16, 8

@@ -22,7 +22,7 @@ import argparse
 import _common  # noqa: F401
 from _common import write_result
 
-from equisym.train.engine import load_trained
+from equisym.train.checkpoint import load_trained
 from equisym.train.tasks.dos import _scores, predict_split
 
 MODES = ("all", "top", "sample")

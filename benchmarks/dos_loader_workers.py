@@ -51,7 +51,7 @@ def steps_per_second(task, cfg, datamodule, workers: int, steps: int, warmup: in
 def main() -> None:
     import yaml
 
-    from equisym.train.engine import load_config
+    from equisym.train.task import load_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="runs/data/carbon-dos")

@@ -24,7 +24,7 @@ from _common import write_result
 
 import numpy as np
 
-from equisym.train.engine import load_trained
+from equisym.train.checkpoint import load_trained
 from equisym.train.tasks.dos import DOSDataModule, _scores, predict_split, refit_output_layer, save_refit
 
 

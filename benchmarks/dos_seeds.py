@@ -39,7 +39,7 @@ def _run_folders(model: str, names: list[str]) -> list[str]:
 
 def ensemble(model: str, names: list[str], out: Path) -> dict:
     """Evaluate the runs of ``names`` as one ensemble (their best checkpoints) into ``out``."""
-    from equisym.train.engine import evaluate_checkpoint
+    from equisym.train.evaluate import evaluate_checkpoint
 
     checkpoints = [Path(run) / "best.ckpt" for run in _run_folders(model, names)]
     missing = [str(c) for c in checkpoints if not c.exists()]

@@ -27,7 +27,9 @@ import torch
 
 from equisym.config import load_yaml
 from equisym.nn import ECSE_PRESETS, Symmetrized
-from equisym.train.engine import load_checkpoint, load_config, train
+from equisym.train.checkpoint import load_checkpoint
+from equisym.train.task import load_config
+from equisym.train.runner import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "csgnn-shapes.yaml"
 

@@ -53,7 +53,7 @@ def run_equisym(model: str, seed: int, budget: int, out: Path, pet_overrides: li
     import yaml
 
     from equisym.config import apply_overrides
-    from equisym.train.engine import train
+    from equisym.train.runner import train
 
     config = yaml.safe_load((REPO / "configs" / "pet-methane.yaml").read_text())
     config["seed"] = seed
@@ -264,7 +264,7 @@ def rescore_pet(seed: int, budget: int) -> None:
     e.g. after a change of the ECSE defaults; training is not repeated."""
     import torch
 
-    from equisym.train.engine import evaluate_checkpoint
+    from equisym.train.evaluate import evaluate_checkpoint
 
     torch.set_num_threads(1)
     out = result_dir("pet", seed, budget)

@@ -5,7 +5,7 @@ import pytest
 
 from equisym.config import apply_overrides, field_docs, from_dict, load_yaml, to_dict
 from equisym.errors import EquisymError
-from equisym.train.engine import load_config
+from equisym.train.task import load_config
 from tests.conftest import REPO
 
 

@@ -61,7 +61,9 @@ def test_eval_cli_and_calculator(trained_run, cli, shared_data):
 
 
 def test_eval_bad_mode_and_missing_checkpoint(trained_run):
-    from equisym.train.engine import evaluate_checkpoint, load_checkpoint, load_config
+    from equisym.train.evaluate import evaluate_checkpoint
+    from equisym.train.checkpoint import load_checkpoint
+    from equisym.train.task import load_config
 
     with pytest.raises(EquisymError, match="checkpoint not found"):
         evaluate_checkpoint(trained_run / "nope.ckpt")

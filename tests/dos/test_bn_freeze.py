@@ -5,7 +5,7 @@ import torch
 import yaml
 
 from equisym.errors import EquisymError
-from equisym.train.engine import load_config
+from equisym.train.task import load_config
 from tests.conftest import REPO
 
 # these tests drive the module's training hooks without a Trainer, so its self.log calls warn

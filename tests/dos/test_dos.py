@@ -332,7 +332,7 @@ def test_every_dos_model_refuses_bad_structures(model):
     a number for NaN positions, an isolated atom or two atoms on one spot)."""
     if model == "soap-dos":
         require_module("featomic", extra="dos")
-    from equisym.train.engine import load_config
+    from equisym.train.task import load_config
     from equisym.train.tasks.dos import DOSDataModule
 
     _, cfg = load_config({"task": "dos", "model": {"name": model, "preset": "tiny"}})
@@ -468,7 +468,7 @@ def test_predict_dos_matches_eval_and_keeps_the_symmetry(tiny_dos, two_seeds):
     import yaml
 
     from equisym.physics.dos import band_energy, dos_grid
-    from equisym.train.engine import load_config
+    from equisym.train.task import load_config
     from equisym.train.tasks.dos import DOSDataModule, predict_dos
 
     _, cfg = load_config(yaml.safe_load((two_seeds[0] / "config.yaml").read_text()))
@@ -524,7 +524,7 @@ def test_tasks_without_ensembles_refuse_several_checkpoints(tmp_path):
     fake checkpoints have none: loading them would fail with a different error)."""
     import yaml
 
-    from equisym.train.engine import evaluate_checkpoint
+    from equisym.train.evaluate import evaluate_checkpoint
 
     config = yaml.safe_load((Path(__file__).parents[2] / "configs" / "pet-methane.yaml").read_text())
     paths = []

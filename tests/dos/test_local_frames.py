@@ -15,7 +15,7 @@ from ase import Atoms
 from equisym.data.atom_spheres import AtomSpheresConfig, atom_spheres_sparse, densify
 from equisym.errors import EquisymError
 from equisym.geometry import random_rotation
-from equisym.train.engine import load_config
+from equisym.train.task import load_config
 from tests.conftest import REPO, run_cli
 from tests.dos.test_dos import _rotated, _structures
 

@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from equisym.errors import EquisymError
-from equisym.train.engine import load_config
+from equisym.train.task import load_config
 from equisym.train.tasks.dos import pool_views, predict_batch, refit_output_layer
 from tests.conftest import REPO, require_module, run_cli
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from equisym.errors import EquisymError
-from equisym.train.engine import _DivergenceStop, train
+from equisym.train.callbacks import DivergenceStop
+from equisym.train.runner import train
 from tests.train.test_ema import TINY, _config
 
 
@@ -29,8 +30,8 @@ class _ScaledLoss(L.LightningModule):
         return torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
 
 
-def _fit(scales: list[float], factor: float) -> tuple[_DivergenceStop, L.Trainer]:
-    stop = _DivergenceStop(factor)
+def _fit(scales: list[float], factor: float) -> tuple[DivergenceStop, L.Trainer]:
+    stop = DivergenceStop(factor)
     trainer = L.Trainer(max_epochs=len(scales), callbacks=[stop], logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(_ScaledLoss(scales))

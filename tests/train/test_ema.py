@@ -5,7 +5,8 @@ import torch
 import yaml
 
 from equisym.errors import EquisymError
-from equisym.train.engine import load_checkpoint, train
+from equisym.train.checkpoint import load_checkpoint
+from equisym.train.runner import train
 from tests.conftest import REPO
 
 TINY = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from equisym.train.engine import flush_denormals
+from equisym.inference.runtime import flush_denormals
 from tests.conftest import skip_or_fail
 
 SUBNORMAL = 1e-39  # below float32's smallest normal number, 1.18e-38

@@ -4,7 +4,7 @@ import time
 
 import yaml
 
-from equisym.train.engine import load_config
+from equisym.train.task import load_config
 from tests.conftest import REPO
 
 

@@ -83,7 +83,7 @@ def test_config_errors():
     from pathlib import Path
 
     from equisym.config import load_yaml
-    from equisym.train.engine import load_config
+    from equisym.train.task import load_config
 
     def cfg():
         return load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-scores.yaml")
@@ -102,7 +102,7 @@ def test_train_noise_adds_a_noisy_copy_of_every_training_image():
     from pathlib import Path
 
     from equisym.config import load_yaml
-    from equisym.train.engine import load_config
+    from equisym.train.task import load_config
     from equisym.train.tasks.wallpaper import WallpaperDataModule
 
     base = load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-d4.yaml")

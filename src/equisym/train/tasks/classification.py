@@ -32,7 +32,8 @@ from equisym.data.modelnet import ModelNet40H5
 from equisym.data.shapes import SHAPE_CLASSES, ShapesDataset
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.train.engine import RunConfig, Task, TaskModule, register_task
+from equisym.train.config import RunConfig
+from equisym.train.task import Task, TaskModule, register_task
 from equisym.train.plots import plot_confusion_matrix
 
 __all__ = ["PointCloudDataConfig", "ClassificationEvalConfig", "PointCloudClassificationConfig", "PointCloudClassification"]

@@ -41,7 +41,8 @@ from equisym.data.soap import SoapConfig, soap_features
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
 from equisym.physics.dos import fermi_and_band_energy
-from equisym.train.engine import RunConfig, Task, TaskModule, register_task
+from equisym.train.config import RunConfig
+from equisym.train.task import Task, TaskModule, register_task
 
 __all__ = [
     "DOSDataConfig", "DOSEvalConfig", "DOSConfig", "DOSTask", "DOSPrediction", "predict_dos", "predict_atom_contributions", "dos_loss",
@@ -644,7 +645,7 @@ class DOSModule(TaskModule):
 
     def configure_optimizers(self):
         if self._by_time():
-            from equisym.train.engine import configure_optimizers
+            from equisym.train.schedules import configure_optimizers
             import dataclasses as _dc
 
             return configure_optimizers(self, _dc.replace(self.cfg.optim, scheduler="none"), self.monitor)
@@ -820,7 +821,7 @@ def refit_output_layer(module: DOSModule, datamodule: DOSDataModule, refit: DOSR
 def save_refit(module: DOSModule, checkpoint: Path) -> Path:
     """Save ``module``'s (refitted) weights as ``refit.ckpt`` beside ``checkpoint``, which
     lends everything else (config, trainer state); returns the new path."""
-    from equisym.train.engine import load_checkpoint
+    from equisym.train.checkpoint import load_checkpoint
 
     stored = load_checkpoint(checkpoint)
     stored["state_dict"] = module.state_dict()
@@ -941,7 +942,7 @@ def predict_dos(checkpoint, structures, batch_size: int = 32) -> DOSPrediction:
     from ase import Atoms
 
     from equisym.physics.dos import dos_grid
-    from equisym.train.engine import load_trained
+    from equisym.train.checkpoint import load_trained
 
     atoms = [structures] if isinstance(structures, Atoms) else list(structures)
     if not atoms or not all(isinstance(a, Atoms) for a in atoms):
@@ -1128,7 +1129,7 @@ class DOSTask(Task):
         save the result as ``refit.ckpt`` beside ``checkpoint`` (which stays as it was)."""
         if cfg.refit.iterations <= 0:
             return {}
-        from equisym.train.engine import log
+        from equisym.train.runner import log
 
         log.info(f"refitting the output layer of {checkpoint.name} on the training set ({cfg.refit.iterations} L-BFGS iterations)")
         info = refit_output_layer(module, datamodule, cfg.refit)

@@ -41,7 +41,9 @@ from equisym.geometry.graph import AtomicGraph
 from equisym.geometry.rotations import random_o3
 from equisym.nn.atomistic import compute_forces
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.train.engine import RunConfig, Task, TaskModule, load_checkpoint, load_config, register_task
+from equisym.train.config import RunConfig
+from equisym.train.task import Task, TaskModule, load_config, register_task
+from equisym.train.checkpoint import load_checkpoint
 
 __all__ = [
     "PotentialLossConfig",

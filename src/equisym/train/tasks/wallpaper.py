@@ -33,7 +33,8 @@ from equisym.data.wallpaper import GENERATOR_VERSION, SOURCES, WallpaperGenerato
 from equisym.errors import EquisymError
 from equisym.geometry.plane_groups import HIERARCHY, PLANE_GROUP_SYMBOLS, ROTATION_ORDERS
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.train.engine import RunConfig, Task, TaskModule, register_task
+from equisym.train.config import RunConfig
+from equisym.train.task import Task, TaskModule, register_task
 from equisym.train.plots import plot_confusion_matrix
 
 __all__ = ["WallpaperDataConfig", "WallpaperEvalConfig", "WallpaperConfig", "WallpaperClassification", "score_features"]

@@ -1,0 +1,117 @@
+"""Tasks: the registry, config loading and the base LightningModule.
+
+A *task* (point-cloud classification, interatomic potential, DOS regression, wallpaper
+classification, ...) is a :class:`Task` subclass registered with :func:`register_task`. It
+declares its config dataclass (a :class:`~equisym.train.config.RunConfig` subclass adding
+``data`` and ``model`` sections), builds its Lightning data module and module, and evaluates
+a trained module.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+import torch
+
+from equisym.config import apply_overrides, from_dict, to_dict
+from equisym.errors import EquisymError
+from equisym.train.schedules import configure_optimizers
+
+__all__ = ["Task", "TASKS", "register_task", "load_config", "TaskModule"]
+
+
+class Task:
+    """Base class of tasks; subclasses set the class attributes and implement the builders."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    monitor: ClassVar[tuple[str, Literal["min", "max"]]] = ("val/loss", "min")
+    supports_ensembles: ClassVar[bool] = False
+    """Whether :meth:`ensemble` is implemented (``equisym eval`` with several checkpoints)."""
+
+    def expand(self, cfg: Any) -> Any:
+        """Fill in derived values (e.g. a model section from its preset); default: unchanged."""
+        return cfg
+
+    def build_datamodule(self, cfg: Any) -> L.LightningDataModule:
+        raise NotImplementedError
+
+    def build_module(self, cfg: Any) -> L.LightningModule:
+        raise NotImplementedError
+
+    def after_training(self, module: L.LightningModule, datamodule: L.LightningDataModule, cfg: Any, checkpoint: Path) -> dict:
+        """A post-training step on the best weights (``module``, loaded from ``checkpoint``, in
+        eval mode, which it must leave so), in place, before :meth:`evaluate`; it may write files beside ``checkpoint`` and returns
+        JSON-safe metrics to add to the run's ``metrics.json``. Default: nothing."""
+        return {}
+
+    def evaluate(self, module: L.LightningModule, datamodule: L.LightningDataModule, cfg: Any, out_dir: Path, options: dict) -> dict:
+        """Evaluate a trained module; write plots into ``out_dir``; return JSON-safe metrics."""
+        raise NotImplementedError
+
+    def ensemble(self, modules: list[L.LightningModule]) -> torch.nn.Module:
+        """One module predicting the mean of ``modules`` (trained members of the same task,
+        data and model config), for :meth:`evaluate`; tasks that implement it set
+        :attr:`supports_ensembles`."""
+        raise NotImplementedError
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator registering a task under ``cls.name``."""
+    TASKS[cls.name] = cls()
+    return cls
+
+
+def _ensure_tasks() -> None:
+    import equisym.train.tasks  # noqa: F401  (registers the tasks)
+
+
+def load_config(data: dict, overrides: list[str] | None = None) -> tuple[Task, Any]:
+    """Validate a config mapping (after ``key=value`` overrides) against its task's dataclass."""
+    _ensure_tasks()
+    data = apply_overrides(dict(data), overrides or [])
+    name = data.get("task")
+    if name not in TASKS:
+        raise EquisymError(f"config key 'task' must be one of {', '.join(sorted(TASKS))}; got {name!r}")
+    task = TASKS[name]
+    cfg = task.expand(from_dict(task.config_class, data))
+    return task, cfg
+
+
+class TaskModule(L.LightningModule):
+    """Base LightningModule: stores the run config (so checkpoints are self-describing) and
+    builds the optimizer from ``cfg.optim``."""
+
+    monitor: tuple[str, str] = ("val/loss", "min")
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.save_hyperparameters({"config": to_dict(cfg), "equisym_version": _version()})
+
+    def configure_optimizers(self):
+        return configure_optimizers(self, self.cfg.optim, self.monitor)
+
+    def on_train_start(self) -> None:
+        self._train_start = time.time()
+
+    def elapsed_time_fraction(self) -> float | None:
+        """Elapsed fraction of ``trainer.max_time`` since training (re)started, in [0, 1];
+        None without a time budget. For schedules that follow the wall clock."""
+        budget = self.cfg.trainer.max_time_seconds
+        if budget is None:
+            return None
+        start = getattr(self, "_train_start", None)
+        return 0.0 if start is None else min(1.0, (time.time() - start) / max(budget, 1.0))
+
+
+def _version() -> str:
+    from equisym import __version__
+
+    return __version__
