@@ -52,13 +52,27 @@ def smooth_cutoff(r: torch.Tensor, cutoff: float | torch.Tensor, width: float) -
     This is the "tanh" cutoff of the ECSE paper, ``g(x)`` with ``x = 2(r − R + Δ/2)/Δ``.
     ``cutoff`` may be a tensor broadcastable against ``r`` (an adaptive cutoff).
     """
-    x = 2.0 * (r - cutoff + 0.5 * width) / width
+    x = 2.0 * (_minus(r, cutoff) + 0.5 * width) / width
     return _tanh_step_down(x)
+
+
+def _minus(x: torch.Tensor, value: float | torch.Tensor) -> torch.Tensor:
+    """``x − value`` for a float or a tensor ``value``, in a form TorchScript can type."""
+    if isinstance(value, torch.Tensor):
+        return x - value
+    return x - value
+
+
+def _plus(value: float | torch.Tensor, width: float) -> float | torch.Tensor:
+    """``value + width`` for a float or a tensor ``value``, in a form TorchScript can type."""
+    if isinstance(value, torch.Tensor):
+        return value + width
+    return value + width
 
 
 def smooth_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float) -> torch.Tensor:
     """C^∞ switch-on q_c(z | w, Δ) = 1 − f_c(z | w + Δ, Δ): 0 for ``z <= w``, 1 for ``z >= w + Δ``."""
-    return 1.0 - smooth_cutoff(z, start + width, width)
+    return 1.0 - smooth_cutoff(z, _plus(start, width), width)
 
 
 def boosted_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float) -> torch.Tensor:
@@ -67,7 +81,7 @@ def boosted_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float
     0 for ``z <= w``; equals 1 at ``z = w + Δ`` and keeps growing linearly beyond (so the
     most orthogonal neighbour pairs get the largest frame weight). C^∞.
     """
-    return smooth_switch_on(z, start, width) * ((z - start) / width).clamp(min=0.0)
+    return smooth_switch_on(z, start, width) * (_minus(z, start) / width).clamp(min=0.0)
 
 
 def smooth_max(

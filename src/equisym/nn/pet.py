@@ -134,7 +134,8 @@ class CutoffAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         n, length, d = x.shape
-        q, k, v = self.qkv(x).view(n, length, 3, self.heads, self.dh).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x).view(n, length, 3, self.heads, self.dh).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
         logits = q @ k.transpose(-1, -2) / math.sqrt(self.dh)  # (N, h, L, L)
         logits = logits.masked_fill(~valid[:, None, None, :], float("-inf"))
         alpha = torch.softmax(logits, dim=-1) * weights[:, None, None, :]
@@ -197,11 +198,54 @@ class PETBlock(nn.Module):
         self.layers = nn.ModuleList(
             TransformerLayer(d, cfg.num_heads, cfg.d_feedforward, cfg.norm, cfg.norm_type, cfg.feedforward) for _ in range(cfg.num_layers)
         )
-        if cfg.norm == "pre":
-            self.final_ln = _norm(cfg.norm_type, d)
+        # post-norm layers end normalised already: Identity (no parameters, same state dict)
+        self.final_ln = _norm(cfg.norm_type, d) if cfg.norm == "pre" else nn.Identity()
         self.atom_head = _mlp(d, cfg.d_head, 1, layers=3, out_bias=cfg.atom_readout_bias)
         self.bond_head = _mlp(d, cfg.d_head, 1, layers=3) if cfg.bond_energies else None
         self.blend = cfg.blend_species and not first
+        self.d_model = d
+
+    def forward(
+        self,
+        geom: torch.Tensor,
+        message: torch.Tensor,
+        neighbor_species: torch.Tensor,
+        spec: torch.Tensor,
+        weights: torch.Tensor,
+        valid: torch.Tensor,
+        flat_central: torch.Tensor,
+        flat_edge: torch.Tensor,
+        centers: torch.Tensor,
+        f: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One block: ``(atom energy contributions (N,), output edge tokens (E, d))``.
+
+        Shapes:
+            - geom: ``(E, 4)`` or ``(E, 1)``; message, neighbor_species: ``(E, d)``;
+              spec: ``(N,)`` species indices; weights, valid: ``(N, L)``;
+              flat_central ``(N,)`` / flat_edge ``(E,)``: token positions in the ``(N·L)`` layout;
+              centers, f: ``(E,)`` centre index and cutoff factor of each edge.
+        """
+        n, length = weights.shape
+        d = self.d_model
+        parts = [self.r_embed(geom), message]
+        if self.blend:
+            parts.insert(1, neighbor_species)
+        tokens = self.compress(torch.cat(parts, dim=1))
+        central = self.central(spec)
+        seq = torch.zeros(n * length, d, dtype=geom.dtype, device=geom.device)
+        seq = seq.index_put([flat_central], central).index_put([flat_edge], tokens).view(n, length, d)
+        for layer in self.layers:
+            seq = layer(seq, weights, valid)
+        seq = self.final_ln(seq)
+        flat = seq.reshape(n * length, d)
+        x_central, x_edge = flat[flat_central], flat[flat_edge]
+        contrib = self.atom_head(x_central).squeeze(1)
+        if self.bond_head is not None:
+            if centers.shape[0] > 0:
+                bond = self.bond_head(x_edge).squeeze(1) * f
+                contrib = contrib.index_add(0, centers, bond)
+        return contrib, x_edge
 
 
 class PET(SpeciesBaseline, nn.Module):
@@ -214,7 +258,13 @@ class PET(SpeciesBaseline, nn.Module):
 
     Symmetry: permutation and translation invariant exactly; rotations only approximately
     (learnt), unless ``use_only_length``. Use :func:`compute_forces` for forces/stress.
+
+    TorchScript: ``torch.jit.script(model)`` compiles :meth:`forward_edges` (plain tensors);
+    :meth:`forward` takes an :class:`AtomicGraph` and runs in Python only.
     """
+
+    torchscript_compatible = True
+    __jit_unused_properties__ = ["cutoff"]
 
     def __init__(self, config: PETConfig | None = None, **kwargs) -> None:
         super().__init__()
@@ -223,6 +273,13 @@ class PET(SpeciesBaseline, nn.Module):
         elif kwargs:
             raise TypeError("give either a PETConfig or keyword arguments, not both")
         self.config = config
+        # plain attributes of the config that the TorchScript path reads
+        self.cutoff_radius = float(config.cutoff)
+        self.cutoff_sq = float(config.cutoff) ** 2
+        self.cutoff_width = float(config.cutoff_width)
+        self.smooth_switch = config.cutoff_function == "smooth"
+        self.use_only_length = bool(config.use_only_length)
+        self.residual_factor = float(config.residual_factor)
         d = config.d_model
         self.species_embed = nn.Embedding(len(config.species), d)
         self.blocks = nn.ModuleList(PETBlock(config, first=k == 0) for k in range(config.num_blocks))
@@ -245,23 +302,48 @@ class PET(SpeciesBaseline, nn.Module):
         return self.config.cutoff
 
     # ------------------------------------------------------------------ forward
+    @torch.jit.unused
     def forward(self, graph: AtomicGraph) -> dict:
-        cfg = self.config
-        check_graph(graph, cfg.min_distance)
+        """Energies of the structures of ``graph`` (checks the input, then :meth:`forward_edges`)."""
+        check_graph(graph, self.config.min_distance)
         spec = self.species_index(graph.species)
-        n = graph.n_atoms
-        ei = graph.edge_index
-        vec = graph.edge_vectors()
-        # keep only edges within this model's cutoff (the graph may have a larger one)
+        return self.forward_edges(
+            spec, graph.edge_index, graph.edge_vectors(), graph.get_reverse_edge(), graph.structure, graph.n_structures
+        )
+
+    @torch.jit.export
+    def forward_edges(
+        self,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        vectors: torch.Tensor,
+        reverse: torch.Tensor,
+        structure: torch.Tensor,
+        n_structures: int,
+    ) -> dict[str, torch.Tensor]:
+        """The model on plain tensors (TorchScript entry point; no input checks).
+
+        Shapes:
+            - species: ``(N,)`` long, species *indices* (0..n_species−1, see :meth:`species_index`).
+            - edge_index: ``(2, E)`` long ``[centre i, neighbour j]``, a full list (any order).
+            - vectors: ``(E, 3)`` r_ij in Å (differentiable: forces/stress come from its gradient).
+            - reverse: ``(E,)`` long, the index of the edge ``j → i`` of each edge.
+            - structure: ``(N,)`` long, structure of each atom; ``n_structures`` S.
+            - output: ``energy`` ``(S,)`` and ``atom_energy`` ``(N,)`` in eV.
+
+        Edges at or beyond ``config.cutoff`` are dropped (f = 0 there, so nothing changes).
+        """
+        n = species.shape[0]
+        ei, vec, rev = edge_index, vectors, reverse
+        # keep only edges within this model's cutoff (the list may have a larger one)
         r2 = (vec * vec).sum(1)
-        keep = r2 < cfg.cutoff**2
-        rev = graph.get_reverse_edge()
+        keep = r2 < self.cutoff_sq
         if not bool(keep.all()):
             idx = torch.nonzero(keep).squeeze(1)
-            new_pos = torch.full((len(keep),), -1, dtype=torch.long, device=keep.device)
-            new_pos[idx] = torch.arange(len(idx), device=keep.device)
+            new_pos = torch.full((keep.shape[0],), -1, dtype=torch.long, device=keep.device)
+            new_pos[idx] = torch.arange(idx.shape[0], device=keep.device)
             ei, vec, rev = ei[:, idx], vec[idx], new_pos[rev[idx]]
-        centers, neighbors = ei
+        centers, neighbors = ei[0], ei[1]
         e = centers.shape[0]
         # edges sorted by centre (vesin lists are; sort otherwise)
         if e > 1 and not bool((centers[1:] >= centers[:-1]).all()):
@@ -269,13 +351,13 @@ class PET(SpeciesBaseline, nn.Module):
             inv = torch.empty_like(order)
             inv[order] = torch.arange(e, device=order.device)
             centers, neighbors, vec, rev = centers[order], neighbors[order], vec[order], inv[rev[order]]
-        r = vec.norm(dim=1)
-        if cfg.cutoff_function == "cosine":
-            f = cosine_cutoff(r, cfg.cutoff, cfg.cutoff_width)
+        r = torch.linalg.vector_norm(vec, dim=1)
+        if self.smooth_switch:
+            f = smooth_cutoff(r, self.cutoff_radius, self.cutoff_width)
         else:
-            f = smooth_cutoff(r, cfg.cutoff, cfg.cutoff_width)
+            f = cosine_cutoff(r, self.cutoff_radius, self.cutoff_width)
         counts = torch.bincount(centers, minlength=n)
-        k_max = int(counts.max()) if e else 0
+        k_max = int(counts.max()) if e > 0 else 0
         length = k_max + 1
         start = torch.cumsum(counts, 0) - counts
         slot = torch.arange(e, device=vec.device) - start[centers] + 1
@@ -283,40 +365,23 @@ class PET(SpeciesBaseline, nn.Module):
         flat_central = torch.arange(n, device=vec.device) * length
         dtype = vec.dtype
         weights = torch.zeros(n * length, dtype=dtype, device=vec.device)
-        weights = weights.index_put((flat_central,), torch.ones(n, dtype=dtype, device=vec.device))
-        weights = weights.index_put((flat_edge,), f).view(n, length)
+        weights = weights.index_put([flat_central], torch.ones(n, dtype=dtype, device=vec.device))
+        weights = weights.index_put([flat_edge], f).view(n, length)
         valid = torch.zeros(n * length, dtype=torch.bool, device=vec.device)
         valid[flat_central] = True
         valid[flat_edge] = True
         valid = valid.view(n, length)
 
-        geom = r[:, None] if cfg.use_only_length else torch.cat([vec, r[:, None]], dim=1)
-        neighbor_species = self.species_embed(spec[neighbors])
+        geom = r[:, None] if self.use_only_length else torch.cat([vec, r[:, None]], dim=1)
+        neighbor_species = self.species_embed(species[neighbors])
         message = neighbor_species
         atom_energy = torch.zeros(n, dtype=dtype, device=vec.device)
-        d = cfg.d_model
         for block in self.blocks:
-            parts = [block.r_embed(geom), message]
-            if block.blend:
-                parts.insert(1, neighbor_species)
-            tokens = block.compress(torch.cat(parts, dim=1))
-            central = block.central(spec)
-            seq = torch.zeros(n * length, d, dtype=dtype, device=vec.device)
-            seq = seq.index_put((flat_central,), central).index_put((flat_edge,), tokens).view(n, length, d)
-            for layer in block.layers:
-                seq = layer(seq, weights, valid)
-            if cfg.norm == "pre":
-                seq = block.final_ln(seq)
-            flat = seq.reshape(n * length, d)
-            x_central, x_edge = flat[flat_central], flat[flat_edge]
-            contrib = block.atom_head(x_central).squeeze(1)
-            if block.bond_head is not None and e:
-                bond = block.bond_head(x_edge).squeeze(1) * f
-                contrib = contrib.index_add(0, centers, bond)
+            contrib, x_edge = block(geom, message, neighbor_species, species, weights, valid, flat_central, flat_edge, centers, f)
             atom_energy = atom_energy + contrib
-            message = cfg.residual_factor * (message + x_edge[rev])
-        atom_energy = atom_energy * self.energy_scale.to(dtype) + self.baseline.to(dtype)[spec]
-        energy = torch.zeros(graph.n_structures, dtype=dtype, device=vec.device).index_add(0, graph.structure, atom_energy)
+            message = self.residual_factor * (message + x_edge[rev])
+        atom_energy = atom_energy * self.energy_scale.to(dtype) + self.baseline.to(dtype)[species]
+        energy = torch.zeros(n_structures, dtype=dtype, device=vec.device).index_add(0, structure, atom_energy)
         return {"energy": energy, "atom_energy": atom_energy}
 
 
