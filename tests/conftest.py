@@ -1,16 +1,52 @@
-"""Shared fixtures: seeds, the shared data folder, and a CLI runner."""
+"""Shared fixtures: seeds, the shared data folder, skips, and a CLI runner.
+
+Every skip in the suite goes through :func:`skip_or_fail` (directly, or through the
+``shared_data`` fixture and :func:`require_module`), so what may be skipped is decided in one
+place: with the environment variable ``CI`` set (CI runs with ``CI=true``), a test that needs the
+shared data folder *fails* when it is missing, instead of skipping; locally it skips. Optional
+extras (``equisym[dos]``, ``equisym[bench]``) and hardware features skip everywhere, with a
+reason that names what to install (``-ra`` prints every reason in the summary).
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def in_ci() -> bool:
+    """True when the environment variable ``CI`` is set to anything but ``""``, ``0``, ``false``, ``no``."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_or_fail(reason: str, *, required_in_ci: bool) -> NoReturn:
+    """Skip the current test, or fail it when CI must run it (``required_in_ci`` and :func:`in_ci`)."""
+    if required_in_ci and in_ci():
+        pytest.fail(f"{reason}; CI must run this test, so it fails instead of skipping", pytrace=False)
+    pytest.skip(reason)
+
+
+def shared_data_path() -> Path:
+    """``$EQUISYM_SHARED_DATA``, else ``../shared/data`` beside the checkout (it may not exist)."""
+    return Path(os.environ.get("EQUISYM_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def require_module(name: str, extra: str) -> ModuleType:
+    """Import the optional dependency ``name``, or skip the test naming the extra that installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        skip_or_fail(f"needs the optional {name} (pip install -e '.[{extra}]')", required_in_ci=False)
 
 
 @pytest.fixture(autouse=True)
@@ -21,10 +57,13 @@ def _seed_and_threads():
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The shared data folder (``../shared/data`` beside the checkout, or $EQUISYM_SHARED_DATA)."""
-    path = Path(os.environ.get("EQUISYM_SHARED_DATA", REPO.parent / "shared" / "data"))
+    """The shared data folder (``../shared/data`` beside the checkout, or $EQUISYM_SHARED_DATA).
+
+    Missing: the test skips locally and fails in CI (see :func:`skip_or_fail`).
+    """
+    path = shared_data_path()
     if not path.is_dir():
-        pytest.skip(f"shared data folder not found at {path} (set EQUISYM_SHARED_DATA)")
+        skip_or_fail(f"shared data folder not found at {path} (set EQUISYM_SHARED_DATA)", required_in_ci=True)
     return path
 
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, skip_or_fail
 
 BENCHMARKS = REPO / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_"))
@@ -57,7 +57,7 @@ def test_git_state_reports_dirty_tree(common, tmp_path):
     try:
         run("init", "-q")
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip("git is not available")
+        skip_or_fail("git is not available", required_in_ci=True)
     (repo / "a.txt").write_text("1")
     run("add", "a.txt")
     run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
