@@ -178,7 +178,7 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
     """
     path = Path(path)
     if not path.exists():
-        raise EquisymError(f"model file not found: {path}")
+        raise EquisymError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise EquisymError(f"{path} is a folder; give a model file (e.g. {path / 'best.ckpt'})")
     ckpt = _load(path)

@@ -1,38 +1,104 @@
-"""Training-side checkpoints: read one, rebuild its trained module (or an ensemble)."""
+"""Training-side model files: write checkpoints as plain data, read them back, rebuild the
+trained module (or an ensemble).
+
+Every read goes through :func:`equisym.inference.model_file.read_model_file`
+(``torch.load(weights_only=True)``, format checked); every checkpoint :func:`train` writes
+passes through :func:`finish_checkpoint` (called by ``TaskModule.on_save_checkpoint``), which
+adds the ``equisym`` block and makes sure nothing in it needs unpickling of a class.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
 import torch
 
 from equisym.config import to_dict
 from equisym.errors import EquisymError
+from equisym.inference.load import load_weights, resolve_device
+from equisym.inference.model_file import ModelFile, model_file_block, read_model_file
 from equisym.inference.runtime import flush_denormals
 from equisym.train.task import Task, load_config
 
-__all__ = ["load_checkpoint", "load_trained"]
+__all__ = ["finish_checkpoint", "plain", "load_checkpoint", "read_resume_checkpoint", "load_trained"]
+
+
+def plain(obj: Any, where: str = "checkpoint") -> Any:
+    """``obj`` as plain data that ``torch.load(weights_only=True)`` reads: NumPy arrays become
+    tensors, NumPy scalars Python numbers, paths strings, dataclasses dicts; containers are
+    converted recursively (tuples stay tuples).
+
+    Raises:
+        EquisymError: an object of any other class (named with where it sits), which a model
+            file cannot hold.
+    """
+    if isinstance(obj, (torch.Tensor, str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)):
+        return obj
+    if isinstance(obj, dict):
+        return {k: plain(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        items = [plain(v, f"{where}[{k}]") for k, v in enumerate(obj)]
+        return items if isinstance(obj, list) else tuple(items)
+    if isinstance(obj, (set, frozenset)):
+        return type(obj)(plain(v, where) for v in obj)
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            raise EquisymError(f"{where} is a NumPy object array, which a model file cannot hold")
+        return torch.from_numpy(np.ascontiguousarray(obj).copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return plain(to_dict(obj), where)
+    raise EquisymError(
+        f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}, which a model file cannot hold "
+        "(checkpoints keep plain data only: dicts, lists, numbers, strings, tensors)"
+    )
+
+
+def finish_checkpoint(checkpoint: dict, config: dict) -> None:
+    """Make a checkpoint being saved a model file, in place: add the ``equisym`` block
+    (:func:`~equisym.inference.model_file.model_file_block` of the full run ``config``) and
+    convert every entry to plain data (:func:`plain`).
+
+    Raises:
+        EquisymError: an entry holds an object that cannot be made plain.
+    """
+    for key in list(checkpoint):
+        checkpoint[key] = plain(checkpoint[key], f"checkpoint[{key!r}]")
+    checkpoint["equisym"] = model_file_block(plain(config, "config"))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint written by :func:`train` (a Lightning checkpoint holding the config)."""
-    path = Path(path)
-    if not path.exists():
-        raise EquisymError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise EquisymError(f"cannot read checkpoint {path}: {err}") from None
-    if not isinstance(ckpt, dict) or "config" not in ckpt.get("hyper_parameters", {}):
-        raise EquisymError(f"{path} is not an equisym checkpoint (no stored config)")
-    return ckpt
+    """The whole checkpoint mapping of a model file (read safely, format checked)."""
+    return read_model_file(path).checkpoint
+
+
+def read_resume_checkpoint(path: str | os.PathLike) -> ModelFile:
+    """Check that ``path`` is a full training checkpoint to resume from (plain data, known
+    format, with loop and optimizer state); Lightning then reads it with ``weights_only=True``.
+
+    Raises:
+        EquisymError: the file is unsafe, damaged, from a newer equisym, or holds weights only.
+    """
+    model_file = read_model_file(path)
+    missing = [k for k in ("loops", "optimizer_states") if k not in model_file.checkpoint]
+    if missing:
+        raise EquisymError(f"cannot resume from {path}: it holds no training state ({missing[0]} missing)")
+    return model_file
 
 
 def load_trained(
-    path: str | os.PathLike | Sequence[str | os.PathLike], overrides: list[str] | None = None, task_name: str | None = None
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+    overrides: list[str] | None = None,
+    task_name: str | None = None,
+    device: str | torch.device = "cpu",
 ) -> tuple[Task, Any, torch.nn.Module]:
     """Rebuild the trained module of a checkpoint, or the ensemble of several, in eval mode.
 
@@ -43,21 +109,27 @@ def load_trained(
             ``model`` sections of their configs; seeds, optimizer and trainer may differ.
         overrides: ``key=value`` overrides of the stored configs (e.g. ``eval.votes=5``).
         task_name: refuse checkpoints of any other task (before loading their weights).
+        device: where the module is placed (``"cpu"``, ``"cuda"``, ...).
 
     Returns:
         ``(task, config, module)``: the config is the (first) checkpoint's, with the overrides.
+
+    Raises:
+        EquisymError: a file is missing, unsafe, damaged or from a newer equisym; its weights do
+            not match its config; members of an ensemble differ; the device is unavailable.
     """
+    dev = resolve_device(device)
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:
         raise EquisymError("no checkpoint given")
     task, cfg, modules = None, None, []
     for p in paths:
-        ckpt = load_checkpoint(p)
-        member_task, member_cfg = load_config(ckpt["hyper_parameters"]["config"], overrides)
+        model_file = read_model_file(p)
+        if task_name is not None and model_file.task != task_name:
+            raise EquisymError(f"{p} is a checkpoint of the {model_file.task} task, not of the {task_name} task")
+        member_task, member_cfg = load_config(model_file.config, overrides)
         if task is None:
             task, cfg = member_task, member_cfg
-            if task_name is not None and task.name != task_name:
-                raise EquisymError(f"{p} is a checkpoint of the {task.name} task, not of the {task_name} task")
             if len(paths) > 1 and not task.supports_ensembles:  # refuse before loading the other members
                 raise EquisymError(f"the {task.name} task cannot evaluate an ensemble of checkpoints; give one checkpoint")
         else:
@@ -69,7 +141,8 @@ def load_trained(
                     "(members must share task, data and model; seeds, optim and trainer may differ)"
                 )
         module = task.build_module(member_cfg)
-        module.load_state_dict(ckpt["state_dict"])
+        load_weights(module, model_file.state_dict, p, f"the {task.name} module of model {model_file.model['name']}")
         modules.append(module.eval())
     flush_denormals()
-    return task, cfg, modules[0] if len(modules) == 1 else task.ensemble(modules)
+    module = modules[0] if len(modules) == 1 else task.ensemble(modules)
+    return task, cfg, module.to(dev)

@@ -23,7 +23,7 @@ from equisym.config import to_dict
 from equisym.errors import EquisymError
 from equisym.inference.runtime import flush_denormals
 from equisym.train.callbacks import DivergenceStop, EpochSummary, ema_step
-from equisym.train.checkpoint import load_checkpoint
+from equisym.train.checkpoint import load_checkpoint, read_resume_checkpoint
 from equisym.train.plots import plot_learning_curves
 from equisym.train.task import load_config
 
@@ -151,11 +151,11 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
             **cfg.trainer.lightning_kwargs(),
         )
         if resume:
-            epoch = torch.load(out / "last.ckpt", map_location="cpu", weights_only=False).get("epoch", 0)
+            epoch = read_resume_checkpoint(out / "last.ckpt").checkpoint.get("epoch", 0)  # refuses unsafe files
             log.info(f"resuming from epoch {epoch + 1} of {out / 'last.ckpt'}")
         start = time.time()
         log.info(f"training task {task.name} into {out} ({sum(p.numel() for p in module.parameters())} parameters)")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(out / "last.ckpt") if resume else None)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(out / "last.ckpt") if resume else None, weights_only=True)
         if cfg.trainer.check_val_every_n_epoch > 1:
             _validate_final_weights(trainer, module, datamodule, checkpoint, out / "best.ckpt")
         if not trainer.is_global_zero:
@@ -164,7 +164,7 @@ def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None 
         best = checkpoint.best_model_path or str(out / "last.ckpt")
         if os.path.exists(best):
             module.load_state_dict(load_checkpoint(best)["state_dict"])
-        module.eval()
+        module.to(trainer.strategy.root_device).eval()  # Lightning's teardown left it on the CPU
         extra = task.after_training(module, datamodule, cfg, Path(best))
         if extra:
             log.info(f"after training: {json.dumps(extra)}")

@@ -98,6 +98,13 @@ class TaskModule(L.LightningModule):
     def configure_optimizers(self):
         return configure_optimizers(self, self.cfg.optim, self.monitor)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Make every checkpoint a model file: plain data plus the ``equisym`` block
+        (:func:`equisym.train.checkpoint.finish_checkpoint`). Subclasses call ``super()``."""
+        from equisym.train.checkpoint import finish_checkpoint
+
+        finish_checkpoint(checkpoint, to_dict(self.cfg))
+
     def on_train_start(self) -> None:
         self._train_start = time.time()
 

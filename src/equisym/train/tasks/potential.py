@@ -42,8 +42,7 @@ from equisym.geometry.rotations import random_o3
 from equisym.nn.atomistic import compute_forces
 from equisym.nn.registry import build_model, expand_model_section
 from equisym.train.config import RunConfig
-from equisym.train.task import Task, TaskModule, load_config, register_task
-from equisym.train.checkpoint import load_checkpoint
+from equisym.train.task import Task, TaskModule, register_task
 
 __all__ = [
     "PotentialLossConfig",
@@ -325,18 +324,11 @@ def score(model: torch.nn.Module, dataset: AtomsDataset, batch_size: int = 10, d
 
 
 def load_potential(path: str | os.PathLike, dtype: torch.dtype | None = None) -> torch.nn.Module:
-    """The trained model (e.g. :class:`~equisym.nn.PET`) of a ``potential`` checkpoint, in eval mode."""
-    ckpt = load_checkpoint(path)
-    task, cfg = load_config(ckpt["hyper_parameters"]["config"])
-    if not isinstance(cfg, PotentialConfig):
-        raise EquisymError(f"{path} is a '{cfg.task}' checkpoint, not an interatomic potential")
-    model, _ = build_model(cfg.model)
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(state)
-    model.eval()
-    if dtype is not None:
-        model.to(dtype)
-    return model
+    """The trained model (e.g. :class:`~equisym.nn.PET`) of a ``potential`` checkpoint, in eval mode
+    (:func:`equisym.inference.potential.load_potential`)."""
+    from equisym.inference.potential import load_potential as _load
+
+    return _load(path, dtype)
 
 
 @register_task
