@@ -96,7 +96,7 @@ def test_forward_shapes_and_signal_entry(small_model):
 
 
 def test_model_errors():
-    with pytest.raises(EquisymError, match="unknown CSGNN preset"):
+    with pytest.raises(EquisymError, match="unknown preset"):
         CSGNN.from_preset("huge")
     with pytest.raises(EquisymError, match="one entry per stage"):
         build_model({"name": "csgnn", "level": 2})

@@ -20,12 +20,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from equisym.config import from_dict, to_dict
+from equisym.config import to_dict
 from equisym.errors import EquisymError
 from equisym.nn.mapping import ConcentricSphericalMapping, MappingConfig
+from equisym.nn.registry import FromPreset
 from equisym.nn.sphere import NORM_KINDS, NormKind, RadialConv, SphereConv, SpherePool, global_pool, make_norm
 
-__all__ = ["SphericalBackboneConfig", "SphericalBackbone", "CSGNNConfig", "CSGNN", "CSGNN_PRESETS", "preset_config"]
+__all__ = ["SphericalBackboneConfig", "SphericalBackbone", "CSGNNConfig", "CSGNN", "CSGNN_PRESETS"]
 
 
 @dataclass
@@ -201,7 +202,7 @@ CSGNN_PRESETS: dict[str, dict] = {
 }
 
 
-class CSGNN(nn.Module):
+class CSGNN(FromPreset, nn.Module):
     """Concentric spherical GNN classifier taking raw point clouds.
 
     Args:
@@ -232,11 +233,6 @@ class CSGNN(nn.Module):
         layers += [nn.Dropout(config.dropout), nn.Linear(width, config.num_classes)]
         self.head = nn.Sequential(*layers)
 
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "CSGNN":
-        """Build a preset (``"small"`` or ``"paper"``) with optional overrides, e.g. ``num_classes=40``."""
-        return cls(preset_config(name, **overrides))
-
     def forward_signal(self, signal: torch.Tensor) -> torch.Tensor:
         expected = self.mapping.out_shape
         if signal.dim() != 4 or tuple(signal.shape[1:]) != expected:
@@ -249,10 +245,4 @@ class CSGNN(nn.Module):
     def extra_repr(self) -> str:
         return f"config={to_dict(self.config)}"
 
-
-def preset_config(name: str, **overrides) -> CSGNNConfig:
-    """The :class:`CSGNNConfig` of a preset with overrides (no model built)."""
-    if name not in CSGNN_PRESETS:
-        raise EquisymError(f"unknown CSGNN preset {name!r}; choose one of {sorted(CSGNN_PRESETS)}")
-    return from_dict(CSGNNConfig, {**CSGNN_PRESETS[name], **overrides}, where="model")
 

@@ -29,9 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from equisym.config import from_dict, to_dict
+from equisym.config import to_dict
 from equisym.errors import EquisymError
 from equisym.nn.csgnn import SphericalBackbone, SphericalBackboneConfig
+from equisym.nn.registry import FromPreset
 from equisym.nn.sphere import NormKind, make_norm
 
 __all__ = [
@@ -265,7 +266,7 @@ CSGNN_DOS_PRESETS: dict[str, dict] = {
 }
 
 
-class CSGNNDOS(nn.Module):
+class CSGNNDOS(FromPreset, nn.Module):
     """Concentric spherical GNN predicting each atom's DOS contribution.
 
     Args:
@@ -293,12 +294,6 @@ class CSGNNDOS(nn.Module):
         self.backbone = SphericalBackbone(config)
         self.head = AtomDOSHead(config.out_features, config)
         self.num_vertices = 10 * 4**config.level + 2
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "CSGNNDOS":
-        if name not in CSGNN_DOS_PRESETS:
-            raise EquisymError(f"unknown CSGNN-DOS preset {name!r}; choose one of {sorted(CSGNN_DOS_PRESETS)}")
-        return cls(from_dict(CSGNNDOSConfig, {**CSGNN_DOS_PRESETS[name], **overrides}, where="model"))
 
     def atom_dos(self, signal: torch.Tensor) -> torch.Tensor:
         expected = (self.num_vertices, self.config.in_channels)

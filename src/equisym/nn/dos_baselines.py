@@ -3,10 +3,9 @@
 Both end in the same atom-wise :class:`~equisym.nn.csgnn_dos.AtomDOSHead` as CSGNN-DOS;
 atom contributions are averaged per structure (packed batches, no padding).
 
-- :class:`SchNetDOS`: torch-geometric's ``SchNet`` embedding and interaction blocks, with its
-  ``interaction_graph`` replaced by :class:`PeriodicInteractionGraph` (our vesin neighbour
-  list, periodic images included); the scalar readout is replaced by the DOS head.
-  Optional dependency ``torch-geometric==2.7.0`` (``pip install equisym[dos]``).
+- :class:`SchNetDOS`: the atom features of :class:`~equisym.nn.schnet.SchNet` (the same
+  network as the ``schnet`` potential) on the edges of :class:`PeriodicInteractionGraph` (our
+  vesin neighbour list, periodic images included), then the DOS head.
 - :class:`SOAPDOS`: precomputed SOAP power spectra (:mod:`equisym.data.soap`) → BatchNorm →
   the DOS head.
 
@@ -25,6 +24,8 @@ from torch import nn
 from equisym.errors import EquisymError
 from equisym.geometry.neighbors import neighbor_list
 from equisym.nn.csgnn_dos import AtomDOSHead, AtomDOSHeadConfig, check_packed, structure_sum
+from equisym.nn.registry import FromPreset
+from equisym.nn.schnet import SchNet
 
 __all__ = [
     "PeriodicInteractionGraph",
@@ -116,8 +117,8 @@ SCHNET_DOS_PRESETS: dict[str, dict] = {
 }
 
 
-class SchNetDOS(nn.Module):
-    """SchNet (torch-geometric) with an atom-wise DOS head.
+class SchNetDOS(FromPreset, nn.Module):
+    """SchNet with an atom-wise DOS head.
 
     Shapes:
         - numbers ``(N,)`` int64, positions ``(N, 3)`` Å, structure_index ``(N,)`` (sorted),
@@ -127,31 +128,17 @@ class SchNetDOS(nn.Module):
     def __init__(self, config: SchNetDOSConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or SchNetDOSConfig()
-        try:
-            from torch_geometric.nn.models import SchNet
-        except ImportError:
-            raise EquisymError("the SchNet baseline needs torch-geometric: pip install 'equisym[dos]'") from None
         self.graph = PeriodicInteractionGraph(config.cutoff)
         self.schnet = SchNet(
-            hidden_channels=config.hidden_channels,
-            num_filters=config.num_filters,
-            num_interactions=config.num_interactions,
-            num_gaussians=config.num_gaussians,
-            cutoff=config.cutoff,
-            interaction_graph=self.graph,
+            config.hidden_channels, config.num_filters, config.num_interactions, config.num_gaussians, config.cutoff,
+            readout=False,  # the DOS head replaces SchNet's scalar readout
         )
-        # the scalar readout of SchNet is unused: the DOS head replaces it
-        self.schnet.lin1 = self.schnet.lin2 = None
         self.head = AtomDOSHead(config.hidden_channels, config)
 
     def atom_dos(self, numbers, positions, structure_index, cells, pbc) -> torch.Tensor:
         self.graph.set_cells(cells, pbc)
-        edge_index, distances = self.schnet.interaction_graph(positions, structure_index)
-        h = self.schnet.embedding(numbers)
-        edge_attr = self.schnet.distance_expansion(distances)
-        for interaction in self.schnet.interactions:
-            h = h + interaction(h, edge_index, distances, edge_attr)
-        return self.head(h)
+        edge_index, distances = self.graph(positions, structure_index)
+        return self.head(self.schnet(numbers, edge_index[0], edge_index[1], distances))
 
     def forward(self, numbers, positions, structure_index, cells, pbc) -> torch.Tensor:
         num_structures = len(cells)
@@ -174,7 +161,7 @@ SOAP_DOS_PRESETS: dict[str, dict] = {
 }
 
 
-class SOAPDOS(nn.Module):
+class SOAPDOS(FromPreset, nn.Module):
     """Regression head on precomputed per-atom SOAP vectors.
 
     Shapes:

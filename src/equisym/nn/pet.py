@@ -37,6 +37,7 @@ from equisym.errors import EquisymError
 from equisym.geometry.graph import AtomicGraph
 from equisym.geometry.switching import cosine_cutoff, smooth_cutoff
 from equisym.nn.atomistic import SpeciesBaseline, check_graph, compute_forces
+from equisym.nn.registry import FromPreset
 
 __all__ = ["PETConfig", "PET", "PET_PRESETS", "compute_forces"]
 
@@ -248,7 +249,7 @@ class PETBlock(nn.Module):
         return contrib, x_edge
 
 
-class PET(SpeciesBaseline, nn.Module):
+class PET(FromPreset, SpeciesBaseline, nn.Module):
     """Point Edge Transformer: ``model(graph) -> {"energy": (S,), "atom_energy": (N,)}`` in eV.
 
     Shapes:
@@ -284,18 +285,6 @@ class PET(SpeciesBaseline, nn.Module):
         self.species_embed = nn.Embedding(len(config.species), d)
         self.blocks = nn.ModuleList(PETBlock(config, first=k == 0) for k in range(config.num_blocks))
         self._register_species(config.species)
-
-    # ------------------------------------------------------------------ construction
-    @classmethod
-    def from_preset(cls, preset: str = "small", **overrides) -> "PET":
-        """Build from a named preset (``paper``, ``small``, ``tiny``) plus field overrides.
-
-        Example:
-            >>> model = PET.from_preset("small", species=[1, 6])
-        """
-        if preset not in PET_PRESETS:
-            raise EquisymError(f"unknown PET preset {preset!r}; choose one of {sorted(PET_PRESETS)}")
-        return cls(from_dict(PETConfig, {**PET_PRESETS[preset], **overrides}, where="PET"))
 
     @property
     def cutoff(self) -> float:

@@ -19,6 +19,7 @@ from torch import nn
 
 from equisym.errors import EquisymError
 from equisym.nn.mapping import check_point_clouds
+from equisym.nn.registry import FromPreset
 
 __all__ = ["PointNetConfig", "PointNet", "DGCNNConfig", "DGCNN", "knn_indices"]
 
@@ -57,7 +58,7 @@ class PointNetConfig:
     """Number of output logits."""
 
 
-class PointNet(nn.Module):
+class PointNet(FromPreset, nn.Module):
     """PointNet classifier (Qi et al., CVPR 2017), without the feature-transform regulariser."""
 
     def __init__(self, config: PointNetConfig | None = None) -> None:
@@ -126,7 +127,7 @@ class EdgeConv(nn.Module):
         return nn.functional.leaky_relu(edge, 0.2).amax(dim=2)
 
 
-class DGCNN(nn.Module):
+class DGCNN(FromPreset, nn.Module):
     """Dynamic graph CNN classifier (Wang et al., TOG 2019)."""
 
     def __init__(self, config: DGCNNConfig | None = None) -> None:

@@ -1,8 +1,13 @@
-"""Model registry: build any model from a config section ``{name: ..., preset: ..., **fields}``.
+"""Model registry: the one place that turns a name, a preset and overrides into a model.
 
-Each model class registers its typed config dataclass and named presets; a YAML section is
-validated against the dataclass (unknown keys are errors naming the closest valid key),
-with the preset's values as defaults.
+Each model kind registers its typed config dataclass, its builder and its named presets
+(:func:`register_model`, done in :mod:`equisym.nn`). Everything else goes through here:
+
+- :func:`model_config`: ``(name, preset, **overrides)`` → the typed config (validated; unknown
+  keys are errors naming the closest valid key), with the preset's values as defaults;
+- :func:`build_model`: a config section ``{name, preset, **fields}`` (YAML, checkpoints) →
+  ``(model, expanded section)``; the expanded section rebuilds the same architecture;
+- :class:`FromPreset`: the mixin giving every model class ``Model.from_preset(preset, **overrides)``.
 
 Example:
     >>> from equisym.nn.registry import build_model
@@ -21,12 +26,29 @@ from torch import nn
 from equisym.config import from_dict, to_dict
 from equisym.errors import EquisymError
 
-__all__ = ["ModelEntry", "register_model", "build_model", "expand_model_section", "MODELS"]
+__all__ = [
+    "ModelEntry",
+    "MODELS",
+    "FromPreset",
+    "register_model",
+    "model_config",
+    "model_names",
+    "entry_for_class",
+    "build_model",
+    "expand_model_section",
+]
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """How to build one kind of model."""
+    """How to build one kind of model.
+
+    Attributes:
+        name: the registry name (``model.name`` in configs).
+        config_class: the typed config dataclass.
+        build: ``config -> nn.Module`` (usually the model class itself).
+        presets: named partial configs, ``{preset: {field: value}}``.
+    """
 
     name: str
     config_class: type
@@ -45,6 +67,59 @@ def register_model(name: str, config_class: type, build: Callable[[Any], nn.Modu
 def _ensure_registered() -> None:
     # importing the model modules registers them
     import equisym.nn  # noqa: F401
+
+
+def model_names() -> list[str]:
+    """Names of all registered models, sorted."""
+    _ensure_registered()
+    return sorted(MODELS)
+
+
+def entry_for_class(cls: type) -> ModelEntry:
+    """The registry entry whose builder is ``cls`` (or whose name is ``cls.registry_name``)."""
+    _ensure_registered()
+    name = getattr(cls, "registry_name", None)
+    if name in MODELS:
+        return MODELS[name]
+    for entry in MODELS.values():
+        if entry.build is cls:
+            return entry
+    raise EquisymError(f"{cls.__name__} is not a registered model")
+
+
+def model_config(name: str, preset: str | None = None, where: str = "model", **overrides: Any) -> Any:
+    """The typed config of model ``name``: the preset's values, then ``overrides``.
+
+    Args:
+        name: a registered model name (see :func:`model_names`).
+        preset: a preset of that model, or ``None`` for the dataclass defaults.
+        where: path of the section in a whole config (for error messages).
+        **overrides: config fields.
+
+    Raises:
+        EquisymError: unknown name, preset or field (naming the closest valid one), or an
+            invalid value.
+    """
+    section = {"name": name, **({"preset": preset} if preset is not None else {}), **overrides}
+    return expand_model_section(section, where)[1]
+
+
+class FromPreset:
+    """Mixin: ``Model.from_preset(preset, **overrides)`` builds a registered model from a preset.
+
+    The registry entry is found by ``registry_name`` (a class attribute) or by the class; the
+    config comes from :func:`model_config`.
+
+    Example:
+        >>> from equisym.nn import PET
+        >>> PET.from_preset("tiny", species=[1, 8]).config.d_model
+        16
+    """
+
+    @classmethod
+    def from_preset(cls, preset: str | None = None, **overrides: Any):
+        entry = entry_for_class(cls)
+        return cls(model_config(entry.name, preset, **overrides))
 
 
 def expand_model_section(section: dict, where: str = "model", **fixed: Any) -> tuple[ModelEntry, Any]:

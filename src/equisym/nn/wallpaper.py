@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from equisym.errors import EquisymError
+from equisym.nn.registry import FromPreset
 
 __all__ = [
     "WallpaperResNetConfig",
@@ -140,7 +141,7 @@ class D4CNNConfig:
     """Dropout before the last layer."""
 
 
-class D4CNN(nn.Module):
+class D4CNN(FromPreset, nn.Module):
     """Exactly D4-invariant classifier: lift, group convs with BatchNorm (statistics shared
     over the group axis) and ReLU, 2× average pooling between stages, spatial mean, max
     over the 8 group elements, MLP.
@@ -225,7 +226,7 @@ class _Block(nn.Module):
         return torch.relu(self.bn2(self.conv2(y)) + self.skip(x))
 
 
-class WallpaperResNet(nn.Module):
+class WallpaperResNet(FromPreset, nn.Module):
     """ResNet baseline (as in the poster, scaled down for CPU): stem, residual stages,
     global average pooling, linear head.
 
@@ -270,7 +271,7 @@ class SymmetryScoreMLPConfig:
     """Dropout after each hidden layer."""
 
 
-class SymmetryScoreMLP(nn.Module):
+class SymmetryScoreMLP(FromPreset, nn.Module):
     """Classifier on symmetry scores (content-independent features).
 
     Shapes:
