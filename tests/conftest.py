@@ -1,11 +1,10 @@
 """Shared fixtures: seeds, the shared data folder, skips, and a CLI runner.
 
-Every skip in the suite goes through :func:`skip_or_fail` (directly, or through the
-``shared_data`` fixture and :func:`require_module`), so what may be skipped is decided in one
-place: with the environment variable ``CI`` set (CI runs with ``CI=true``), a test that needs the
+Every skip in the suite is decided here, through :func:`skip_or_fail` (directly, or through
+the ``shared_data`` fixture and :func:`require_module`) or the :data:`requires_cuda` mark: with the environment variable ``CI`` set (CI runs with ``CI=true``), a test that needs the
 shared data folder *fails* when it is missing, instead of skipping; locally it skips. Optional
-extras (``equisym[dos]``, ``equisym[bench]``) and hardware features skip everywhere, with a
-reason that names what to install (``-ra`` prints every reason in the summary).
+extras (``equisym[dos]``, ``equisym[bench]``) and hardware features (:data:`requires_cuda`)
+skip everywhere, with a reason that names what is missing (``-ra`` prints every reason).
 """
 
 from __future__ import annotations
@@ -34,6 +33,10 @@ def skip_or_fail(reason: str, *, required_in_ci: bool) -> NoReturn:
     if required_in_ci and in_ci():
         pytest.fail(f"{reason}; CI must run this test, so it fails instead of skipping", pytrace=False)
     pytest.skip(reason)
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+"""Mark for tests that need a GPU: they skip on CPU-only machines, CI included (CI has no GPU)."""
 
 
 def shared_data_path() -> Path:
