@@ -43,6 +43,9 @@ __all__ = ["FORMAT", "ModelFile", "model_file_block", "read_model_file", "check_
 FORMAT = 1
 """The model-file format this version writes (and the newest it reads)."""
 
+#: Pickle opcodes that import or call something (INST, OBJ, NEWOBJ, NEWOBJ_EX, STACK_GLOBAL, EXT1/2/4).
+_CODE_OPCODES = {ord("i"), ord("o"), 0x81, 0x92, 0x93, 0x82, 0x83, 0x84}
+
 _PLAIN_SCALARS = (str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
 
 
@@ -128,18 +131,17 @@ def _load(path: Path) -> Any:
         text = str(err)
         wanted = re.search(r"GLOBAL ([\w.]+)", text)
         what = f" (it asks for {wanted.group(1)})" if wanted else ""
-        if "Weights only load failed" in text or "GLOBAL" in text:
+        operand = re.search(r"Unsupported operand (\d+)", text)
+        if wanted or (operand and int(operand.group(1)) in _CODE_OPCODES):
             raise EquisymError(
                 f"refusing to open {path}: it holds Python objects that could run code when loaded{what}; "
                 "equisym reads only plain data (weights_only=True). Only open model files from sources you trust, "
                 "and re-save them with this equisym version"
             ) from None
-        raise EquisymError(f"cannot read {path}: not a complete PyTorch model file ({_first_line(text)})") from None
+        raise EquisymError(f"cannot read {path}: truncated, damaged or not a PyTorch model file ({_first_line(text)})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as err:
         detail = "unreadable header" if isinstance(err, KeyError) else _first_line(str(err))
-        if "central directory" in detail or isinstance(err, EOFError):
-            detail = "the file is truncated or damaged"
-        raise EquisymError(f"cannot read {path}: not a complete PyTorch model file (truncated or another format: {detail})") from None
+        raise EquisymError(f"cannot read {path}: truncated, damaged or not a PyTorch model file ({detail})") from None
 
 
 def _first_line(text: str) -> str:

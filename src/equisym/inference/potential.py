@@ -60,7 +60,7 @@ def predict_potential(
     atoms,
     cutoff: float | None = None,
     stress: bool = False,
-    dtype: torch.dtype = torch.float64,
+    dtype: torch.dtype | None = None,
 ) -> dict:
     """Energy, forces, per-atom energies (and stress) of one structure.
 
@@ -70,7 +70,7 @@ def predict_potential(
         atoms: an ``ase.Atoms``.
         cutoff: neighbour-list radius in Å (default: the model's).
         stress: also compute the stress (needs a cell periodic in all three directions).
-        dtype: precision of the computation.
+        dtype: precision of the computation (default: that of the model's weights).
 
     Returns:
         ``energy`` (float, eV), ``forces`` ``(N, 3)`` eV/Å, ``energies`` ``(N,)`` eV when the
@@ -91,10 +91,10 @@ def predict_potential(
         raise EquisymError("give the neighbour-list cutoff (the model does not declare one)")
     if stress and not bool(np.all(atoms.pbc)):
         raise EquisymError("stress needs a cell that is periodic in all three directions")
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
+    weight = next(iter(model.parameters()), None)
+    device = weight.device if weight is not None else torch.device("cpu")
+    if dtype is None:
+        dtype = weight.dtype if weight is not None and weight.is_floating_point() else torch.float64
     graph = build_graph(atoms.positions, atoms.numbers, atoms.cell.array, atoms.pbc, cutoff, dtype=dtype, name="atoms").to(device)
     out = compute_forces(model, graph, forces=True, stress=stress)
     result = {
