@@ -26,7 +26,7 @@ from _common import median_time, write_result
 def measure_costs(repeats: int = 3) -> dict:
     import torch
 
-    from equisym.data.carbon import STRUCTURES, build_structure, run_md, snapshot_dos
+    from equisym.generate.carbon import STRUCTURES, build_structure, run_md, snapshot_dos
 
     torch.set_num_threads(1)
     out = {}
@@ -66,7 +66,7 @@ def main() -> None:
     result = {"costs": measure_costs()}
     write_result("carbon_dos_generation", result)
     if not args.costs_only:
-        from equisym.data.carbon import generate_carbon_dos
+        from equisym.generate.carbon import generate_carbon_dos
 
         t0 = time.perf_counter()
         timing = generate_carbon_dos(args.out, snapshots=args.snapshots, workers=args.workers)

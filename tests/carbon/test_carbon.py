@@ -9,24 +9,15 @@ import numpy as np
 import pytest
 from ase.build import graphene
 
-from equisym.data.carbon import (
-    STRUCTURES,
-    CarbonDOSData,
-    _faces,
-    _split_labels,
-    _Unit,
-    build_structure,
-    buckygen_graphs,
-    load_carbon_dos,
-    run_md,
-    snapshot_dos,
-    write_carbon_dos,
-)
+from equisym.data.carbon import CarbonDOSData, load_carbon_dos, write_carbon_dos
 from equisym.errors import EquisymError
+from equisym.generate.carbon import STRUCTURES, build_structure, buckygen_graphs, cage_graphs, run_md, snapshot_dos
+from equisym.generate.carbon.pipeline import _split_labels, _Unit
+from equisym.generate.carbon.structures import _faces, _pentagon_adjacency
 from equisym.geometry import neighbor_list
 from equisym.physics import dos_grid
 from equisym.physics.tersoff import TERSOFF_1989_CARBON, TersoffCarbon
-from tests.conftest import run_cli
+from tests.conftest import require_module, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +26,7 @@ def structures():
 
 
 def test_buckygen_counts_faces_not_atoms():
+    require_module("sage_wheels", "dos")
     assert len(buckygen_graphs(20)) == 1
     c40 = buckygen_graphs(40)
     assert len(c40) == 40  # the 40 C40 isomers
@@ -44,6 +36,26 @@ def test_buckygen_counts_faces_not_atoms():
         assert sizes.count(5) == 12 and sizes.count(6) == 10 and len(sizes) == 22  # Euler: n/2 + 2 faces
     with pytest.raises(EquisymError, match="no fullerene"):
         buckygen_graphs(22)
+
+
+def test_shipped_cages_are_buckygens_fewest_pentagon_adjacency_isomers():
+    """C20 and C40 need no buckygen binary: the shipped graphs are the ones it gives."""
+    for n, count in ((20, 1), (40, 2)):
+        cages = cage_graphs(n)
+        assert len(cages) == count
+        for adj in cages:
+            assert len(adj) == n and all(len(nb) == 3 for nb in adj)
+            sizes = sorted(len(f) for f in _faces(adj))
+            assert sizes.count(5) == 12 and len(sizes) == n // 2 + 2
+        assert {_pentagon_adjacency(adj) for adj in cages} == {30 if n == 20 else 10}
+    try:
+        import sage_wheels  # noqa: F401
+    except ImportError:
+        return
+    for n in (20, 40):
+        graphs = buckygen_graphs(n)
+        fewest = min(_pentagon_adjacency(g) for g in graphs)
+        assert cage_graphs(n) == [g for g in graphs if _pentagon_adjacency(g) == fewest]
 
 
 def test_eight_allotropes_with_paper_atom_counts(structures):
@@ -146,7 +158,7 @@ def test_write_read_roundtrip_and_errors(structures, tmp_path):
         load_carbon_dos(tmp_path)
 
 
-def test_cli_generate_resume_and_errors(tmp_path):
+def test_cli_generate_resume_overwrite_and_errors(tmp_path):
     out = tmp_path / "c"
     args = ["generate", "carbon-dos", "--out", str(out), "--snapshots", "6", "--test", "2", "--structures", "C20,C40",
             "--md-equilibration", "20", "--md-interval", "5", "--workers", "1"]
@@ -158,12 +170,29 @@ def test_cli_generate_resume_and_errors(tmp_path):
     assert sorted(set(data.temperature)) == [300, 600]
     timing = json.loads((out / "timing.json").read_text())
     assert timing["snapshots_computed_now"] == 16
-    # resume: nothing recomputed, identical data
+    assert not [p.name for p in out.rglob(".*tmp*")]  # no temporary file left behind
+    # a complete data set is not overwritten unless asked
+    before = (out / "dos.h5").stat().st_mtime_ns
     res = run_cli(*args)
+    assert res.returncode == 2 and "--overwrite" in res.stderr
+    assert (out / "dos.h5").stat().st_mtime_ns == before
+    # --overwrite with the same settings reuses the cached parts: nothing recomputed, identical data;
+    # a truncated part is detected and recomputed, with the same numbers
+    part = out / "parts" / "C40_600K_trainval.npz"
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    res = run_cli(*args, "--overwrite")
     assert res.returncode == 0, res.stderr
-    assert json.loads((out / "timing.json").read_text())["snapshots_computed_now"] == 0
+    assert "unreadable" in res.stderr
+    assert json.loads((out / "timing.json").read_text())["snapshots_computed_now"] == 3
     np.testing.assert_array_equal(load_carbon_dos(out).atom_dos, data.atom_dos)
-    # other settings in the same folder → a clear error, exit status 2
+    # a truncated data file is refused with a clear message
+    h5 = out / "dos.h5"
+    h5.write_bytes(h5.read_bytes()[: h5.stat().st_size // 3])
+    with pytest.raises(EquisymError, match="truncated"):
+        load_carbon_dos(out)
+    # other settings in a folder with a generation in progress → a clear error, exit status 2
+    h5.unlink()
+    (out / "structures.extxyz").unlink()
     res = run_cli(*args[:-2], "--workers", "1", "--seed", "5")
     assert res.returncode == 2 and "other settings" in res.stderr
     res = run_cli("generate", "carbon-dos", "--out", str(tmp_path / "d"), "--structures", "diamond")

@@ -60,7 +60,7 @@ def write_tiny_dos_set(root: Path, seed: int = 0, n_energies: int = 310) -> Path
         d = gaussian_dos(res.eigenvalues, res.weights, energies, SMEARING, res.atom_weights, shift=ENERGY_SHIFT)
         atom_dos.append(d.astype(np.float32))
         offsets.append(offsets[-1] + len(atoms))
-        ef, eb = band_energy(energies, d.mean(0), 4.0) if n_energies == 310 else (0.0, 0.0)
+        ef, eb = band_energy(energies, d.mean(0), 4.0)[:2] if n_energies == 310 else (0.0, 0.0)
         fermi.append(ef)
         band.append(eb)
     ase.io.write(root / "structures.extxyz", structures, format="extxyz")

@@ -40,7 +40,7 @@ def test_ramp_out_of_range_is_a_clear_error(tiny_dos):
 
 def test_bias_weight_adds_k_times_the_squared_mean_error(tiny_dos):
     """band_energy_bias_weight k: the term is w·[mean(err²) + k·mean(err)²], and it is logged."""
-    from equisym.physics import fermi_and_band_energy
+    from equisym.physics import band_energy
     from equisym.train.tasks.dos import predict_batch
 
     module, batch = _module_and_batch(tiny_dos, "band_energy_weight=0.5", "band_energy_bias_weight=3.0")
@@ -53,8 +53,8 @@ def test_bias_weight_adds_k_times_the_squared_mean_error(tiny_dos):
         without = float(module.training_step(batch, 0))
         pred, _ = predict_batch(module.model, batch)
         error = (
-            fermi_and_band_energy(module.energies, pred, module.n_electrons)[1]
-            - fermi_and_band_energy(module.energies, batch["dos"], module.n_electrons)[1]
+            band_energy(module.energies, pred, module.n_electrons).band_energy
+            - band_energy(module.energies, batch["dos"], module.n_electrons).band_energy
         )
     assert abs(float(error.mean())) > 1e-3  # the untrained model is biased, so the check has power
     assert with_bias - without == pytest.approx(0.5 * 3.0 * float(error.mean()) ** 2, rel=1e-4)

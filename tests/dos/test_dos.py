@@ -479,7 +479,7 @@ def test_predict_dos_matches_eval_and_keeps_the_symmetry(tiny_dos, two_seeds):
     for s, atoms in enumerate(test):
         assert single.atom_dos[s].shape == (len(atoms), 310)
         np.testing.assert_allclose(single.atom_dos[s].mean(0), single.dos[s], rtol=1e-5, atol=1e-7)
-        assert (single.fermi_level[s], single.band_energy[s]) == pytest.approx(band_energy(single.energies, single.dos[s], 4.0))
+        assert (single.fermi_level[s], single.band_energy[s]) == pytest.approx(band_energy(single.energies, single.dos[s], 4.0)[:2])
     mean = np.mean([predict_dos(r / "best.ckpt", test).dos for r in two_seeds], axis=0)
     ensemble = predict_dos([r / "best.ckpt" for r in two_seeds], test)
     np.testing.assert_allclose(ensemble.dos, mean, rtol=1e-6, atol=1e-9)
@@ -563,18 +563,18 @@ def _band_energy_by_fine_quadrature(energies, dos, n_electrons, refine=2000):
 
 
 def test_differentiable_band_energy_matches_quadrature_and_has_gradients():
-    from equisym.physics import band_energy, dos_grid, fermi_and_band_energy, gaussian_dos
+    from equisym.physics import band_energy, dos_grid, gaussian_dos
 
     energies = dos_grid()
     rng = np.random.default_rng(0)
     rows = np.stack([gaussian_dos(rng.uniform(-25, 0.5, size=10), energies=energies, sigma=0.2) for _ in range(4)])
     e = torch.tensor(energies)
     dos = torch.tensor(rows, requires_grad=True)
-    _, ours, filled = fermi_and_band_energy(e, dos, 4.0)
+    _, ours, filled = band_energy(e, dos, 4.0)
     assert filled.all()
     # exact for a piecewise-linear DOS: agrees with brute-force quadrature, in a gap (4 electrons:
     # E_F anywhere in it, the band energy well defined) and inside a level (3 electrons)
-    half_filled = fermi_and_band_energy(e, dos.detach(), 3.0)
+    half_filled = band_energy(e, dos.detach(), 3.0)
     for k in range(4):
         assert float(ours[k].detach()) == pytest.approx(_band_energy_by_fine_quadrature(energies, rows[k], 4.0)[1], abs=1e-7)
         fermi_ref, band_ref = _band_energy_by_fine_quadrature(energies, rows[k], 3.0)
@@ -585,7 +585,7 @@ def test_differentiable_band_energy_matches_quadrature_and_has_gradients():
     # gradients include the move of E_F: finite differences of the whole function (on a metal-like
     # DOS; in a gap E_F jumps with any change, and finite differences mean nothing)
     metal = (dos[:2].detach() + 0.05).requires_grad_()
-    assert torch.autograd.gradcheck(lambda d: fermi_and_band_energy(e, d, 4.0)[1], (metal,), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(lambda d: band_energy(e, d, 4.0)[1], (metal,), eps=1e-6, atol=1e-6)
     ours.sum().backward()
     # d E_band / d dos_g = ΔE·(E_g − E_F) for grid points well below E_F (a state added below E_F pushes
     # the last one out: deeper is lower, slope ΔE² per grid step) and 0 above E_F

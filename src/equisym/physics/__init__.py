@@ -1,6 +1,6 @@
-"""equisym.physics: numpy science code — Slater-Koster tight binding for carbon, densities of
-states on the CSGNN grid — and the Fermi level and band energy (one torch implementation,
-differentiable, behind the numpy :func:`band_energy`)."""
+"""equisym.physics: the science code — Slater-Koster tight binding and the Tersoff potential
+for carbon, densities of states on the CSGNN grid, and :func:`band_energy`, the one Fermi-level
+and band-energy function (numpy or differentiable torch input)."""
 
 from equisym.physics.dos import (
     ENERGY_SHIFT,
@@ -8,9 +8,9 @@ from equisym.physics.dos import (
     GRID_START,
     GRID_STEP,
     SMEARING,
+    BandEnergy,
     band_energy,
     dos_grid,
-    fermi_and_band_energy,
     gaussian_dos,
     integrated_dos,
 )
@@ -21,8 +21,8 @@ __all__ = [
     "TBResult",
     "XWCH_PARAMETERS",
     "kpoint_grid",
+    "BandEnergy",
     "band_energy",
-    "fermi_and_band_energy",
     "dos_grid",
     "gaussian_dos",
     "integrated_dos",

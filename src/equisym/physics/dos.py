@@ -23,6 +23,8 @@ so E_F and E_band are continuous functions of the DOS values). The data sets sto
 
 from __future__ import annotations
 
+from typing import Literal, NamedTuple
+
 import numpy as np
 import torch
 
@@ -37,8 +39,8 @@ __all__ = [
     "dos_grid",
     "gaussian_dos",
     "integrated_dos",
+    "BandEnergy",
     "band_energy",
-    "fermi_and_band_energy",
 ]
 
 GRID_START = -30.0  #: eV, first grid point
@@ -119,37 +121,109 @@ def integrated_dos(energies: np.ndarray, dos: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros(dos.shape[:-1] + (1,)), np.cumsum(steps, axis=-1)], axis=-1)
 
 
-def fermi_and_band_energy(
-    energies: torch.Tensor, dos: torch.Tensor, n_electrons: float | torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fermi level and band energy of a batch of DOS rows, differentiable in the DOS: the one
-    implementation behind :func:`band_energy` (reports) and the training loss's band-energy
-    term, so the trained and the reported quantity are the same.
+class BandEnergy(NamedTuple):
+    """Result of :func:`band_energy`; numpy (floats for one DOS row) or torch, as the DOS given.
 
-    The DOS is linear between grid points, so ``C(E) = ∫_{E_0}^{E} DOS`` is piecewise quadratic
-    and ``C(E_F) = n`` is solved exactly. Integration by parts gives
-    ``E_band = ∫^{E_F} E·DOS dE = n·E_F − ∫_{E_0}^{E_F} C(E) dE``, whose derivative is
-    ``∂E_band/∂DOS = ∫^{E_F} (E − E_F)·∂DOS dE``: the ``E_F`` terms cancel because ``C(E_F) = n``,
-    so ``E_F`` is found without gradients and held fixed, and autograd of the right-hand side is
-    the exact gradient.
+    Attributes:
+        fermi_level: ``()`` or ``(B,)`` eV; no gradient.
+        band_energy: ``()`` or ``(B,)`` eV (per atom for a per-atom DOS); differentiable in the
+            DOS when a torch tensor was given.
+        filled: ``()`` or ``(B,)`` bool: the grid held ``n_electrons`` states. Where False
+            (only with ``unfilled="flag"``) the missing electrons were put at the last grid
+            energy: both values are finite but not physical.
+    """
 
-    A row with fewer than ``n_electrons`` states on the grid gets the missing electrons at the
-    last grid energy (a finite, large value) and ``filled = False``.
+    fermi_level: object
+    band_energy: object
+    filled: object
+
+
+def band_energy(energies, dos, n_electrons, *, unfilled: Literal["raise", "flag"] = "raise") -> BandEnergy:
+    """Fermi level by electron counting and band energy by integration up to it: the one
+    band-energy function of equisym (data generation, the training loss, metrics, inference).
+
+    ``∫_{E_0}^{E_F} DOS dE = n_electrons`` and ``E_band = ∫_{E_0}^{E_F} E·DOS dE``, with the DOS
+    linear between grid points, so both integrals are exact and E_F, E_band are continuous in
+    the DOS values. ``C(E) = ∫_{E_0}^{E} DOS`` is piecewise quadratic and ``C(E_F) = n`` is solved
+    in closed form. Integration by parts gives ``E_band = n·E_F − ∫_{E_0}^{E_F} C(E) dE``, whose
+    derivative is ``∂E_band/∂DOS = ∫^{E_F} (E − E_F)·∂DOS dE`` (the ``E_F`` terms cancel because
+    ``C(E_F) = n``): E_F is found without gradients and held fixed, and autograd of the
+    right-hand side is the exact gradient. Computed in float64.
 
     Args:
-        energies: ``(G,)`` increasing grid, eV.
-        dos: ``(B, G)`` states/eV, spin included.
-        n_electrons: electrons per row, > 0 (scalar or ``(B,)``).
+        energies: ``(G,)`` increasing grid, eV (numpy or torch).
+        dos: ``(G,)`` or ``(B, G)`` states/eV, spin included (numpy or torch; a torch tensor
+            keeps its gradient).
+        n_electrons: electrons to place, > 0: a scalar, or ``(B,)``. Pass the normalisation of
+            ``dos``: 4 for a per-atom carbon DOS (band energy in eV/atom), ``4 N`` for a
+            whole-structure DOS (eV per structure).
+        unfilled: a row holding fewer than ``n_electrons`` states on the grid: ``"raise"`` an
+            error, or ``"flag"`` it in :attr:`BandEnergy.filled` (the training loss: a finite
+            value whose gradient adds states; metrics: counted as failed).
 
     Returns:
-        ``(fermi_level, band_energy, filled)``: ``(B,)`` eV (float64, no gradient),
-        ``(B,)`` eV (float64, differentiable), ``(B,)`` bool.
+        :class:`BandEnergy` ``(fermi_level, band_energy, filled)``: floats and a bool for a
+        numpy ``(G,)`` DOS, ``(B,)`` arrays for numpy ``(B, G)``, float64 tensors for torch.
+
+    Raises:
+        EquisymError: a grid that is not increasing, mismatched shapes, non-finite DOS values,
+            ``n_electrons <= 0``, or (``unfilled="raise"``) too few states on the grid.
+
+    Example:
+        >>> E = dos_grid()
+        >>> d = gaussian_dos(np.array([-10.0, -5.0]), energies=E, sigma=0.2)  # 4 states
+        >>> round(band_energy(E, d, 2.0).band_energy, 6)  # fill the level at -10 eV
+        -20.0
     """
-    e = energies.to(torch.float64)
-    g = dos.to(torch.float64)
-    n = torch.as_tensor(n_electrons, dtype=torch.float64, device=g.device).expand(len(g))
+    if unfilled not in ("raise", "flag"):
+        raise EquisymError(f"band_energy: unfilled must be 'raise' or 'flag', got {unfilled!r}")
+    as_torch = isinstance(dos, torch.Tensor)
+    g = dos.to(torch.float64) if as_torch else torch.from_numpy(np.array(dos, dtype=np.float64))
+    e = energies if isinstance(energies, torch.Tensor) else torch.from_numpy(np.array(energies, dtype=np.float64))
+    e = e.to(device=g.device, dtype=torch.float64)
+    if e.ndim != 1 or len(e) < 2 or bool((e[1:] <= e[:-1]).any()):
+        raise EquisymError("band_energy: energies must be an increasing 1-D grid with at least 2 points")
+    if g.ndim not in (1, 2) or g.shape[-1] != len(e):
+        raise EquisymError(f"band_energy: dos must have shape ({len(e)},) or (B, {len(e)}), got {tuple(g.shape)}")
+    if not bool(torch.isfinite(g).all()):
+        raise EquisymError("band_energy: the DOS contains non-finite values")
+    rows = g.reshape(-1, len(e))
+    n = torch.as_tensor(n_electrons, dtype=torch.float64, device=g.device)
+    if n.ndim > 1 or (n.ndim == 1 and len(n) != len(rows)):
+        raise EquisymError(f"band_energy: n_electrons must be a scalar or have shape ({len(rows)},), got {tuple(n.shape)}")
+    n = n.expand(len(rows))
+    if not bool((n > 0).all()):
+        raise EquisymError(f"band_energy: n_electrons must be positive, got {n_electrons}")
+    fermi, band, filled = _solve(e, rows, n)
+    if unfilled == "raise" and not bool(filled.all()):
+        k = int((~filled).nonzero()[0, 0])
+        total = float(_cumulative(e, rows[k : k + 1].detach())[0, -1])
+        raise EquisymError(
+            f"band_energy: the DOS{'' if g.ndim == 1 else f' of row {k}'} integrates to only {total:.4g} states over the "
+            f"grid [{float(e[0]):g}, {float(e[-1]):g}] eV, fewer than the {float(n[k]):g} electrons to place: "
+            "no Fermi level inside the grid"
+        )
+    if as_torch:
+        if g.ndim == 1:
+            return BandEnergy(fermi[0], band[0], filled[0])
+        return BandEnergy(fermi, band, filled)
+    fermi, band, filled = fermi.numpy(), band.detach().numpy(), filled.numpy()
+    if g.ndim == 1:
+        return BandEnergy(float(fermi[0]), float(band[0]), bool(filled[0]))
+    return BandEnergy(fermi, band, filled)
+
+
+def _cumulative(e: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``C(E_g)`` ``(B, G)``: the trapezoid integral of the rows of ``g`` from the first grid point."""
+    width = e[1:] - e[:-1]
+    return torch.cat([g.new_zeros(len(g), 1), (width * (g[:, :-1] + g[:, 1:]) / 2).cumsum(-1)], dim=-1)
+
+
+def _solve(e: torch.Tensor, g: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """E_F ``(B,)`` (no gradient), E_band ``(B,)`` (differentiable) and filled ``(B,)`` of validated
+    float64 rows ``g`` ``(B, G)`` on the grid ``e`` ``(G,)`` with ``n`` ``(B,)`` electrons."""
     width = e[1:] - e[:-1]  # (G-1,)
-    cumulative = torch.cat([g.new_zeros(len(g), 1), (width * (g[:, :-1] + g[:, 1:]) / 2).cumsum(-1)], dim=-1)  # C(E_g)
+    cumulative = _cumulative(e, g)
     with torch.no_grad():
         reached = cumulative >= n[:, None]
         filled = reached.any(-1)
@@ -173,55 +247,3 @@ def fermi_and_band_energy(
     full = (per_interval * below).sum(-1)
     partial = c0 * x + g0 * x**2 / 2 + (g1 - g0) * x**3 / (6 * h)
     return fermi, n * fermi - (full + partial), filled
-
-
-def band_energy(energies: np.ndarray, dos: np.ndarray, n_electrons) -> tuple:
-    """Fermi level by electron counting and band energy by integration up to it.
-
-    Args:
-        energies: ``(G,)`` increasing grid, eV.
-        dos: ``(G,)`` DOS in states/eV, spin included (or ``(B, G)`` for a batch).
-        n_electrons: electrons to place (scalar, or ``(B,)`` for a batch). Pass the
-            normalisation matching ``dos``: 4 for a per-atom carbon DOS (→ band energy in
-            eV/atom), ``4 N`` for a whole-structure DOS (→ eV per structure).
-
-    Returns:
-        ``(fermi_level, band_energy)``: floats for a single DOS, ``(B,)`` arrays for a batch.
-        ``fermi_level`` solves ``∫_{E_0}^{E_F} DOS = n_electrons``; ``band_energy`` =
-        ``∫_{E_0}^{E_F} E·DOS dE``; the DOS is linear between grid points.
-
-    Raises:
-        EquisymError: mismatched shapes, or fewer than ``n_electrons`` states on the grid.
-
-    Example:
-        >>> E = dos_grid()
-        >>> d = gaussian_dos(np.array([-10.0, -5.0]), energies=E, sigma=0.2)  # 4 states
-        >>> ef, eb = band_energy(E, d, 2.0)      # fill the level at -10 eV
-        >>> round(eb, 6)
-        -20.0
-    """
-    energies = np.asarray(energies, dtype=np.float64)
-    dos = np.asarray(dos, dtype=np.float64)
-    if energies.ndim != 1 or len(energies) < 2 or (np.diff(energies) <= 0).any():
-        raise EquisymError("energies must be an increasing 1-D grid with at least 2 points")
-    if dos.shape[-1] != len(energies) or dos.ndim not in (1, 2):
-        raise EquisymError(f"dos must have shape ({len(energies)},) or (B, {len(energies)}), got {dos.shape}")
-    if not np.isfinite(dos).all():
-        raise EquisymError("dos contains non-finite values")
-    n_el = np.broadcast_to(np.asarray(n_electrons, dtype=np.float64), dos.shape[:-1])
-    if (n_el <= 0).any():
-        raise EquisymError(f"n_electrons must be positive, got {n_electrons}")
-    rows = torch.from_numpy(np.ascontiguousarray(dos.reshape(-1, len(energies))))
-    grid, n_rows = torch.from_numpy(np.ascontiguousarray(energies)), torch.from_numpy(n_el.reshape(-1).copy())
-    with torch.no_grad():
-        fermi, band, filled = fermi_and_band_energy(grid, rows, n_rows)
-    if not filled.all():
-        k = int((~filled).nonzero()[0, 0])
-        total = float(integrated_dos(energies, rows[k].numpy())[-1])
-        raise EquisymError(
-            f"the DOS integrates to only {total:.4g} states over the grid [{energies[0]:g}, {energies[-1]:g}] eV, "
-            f"fewer than the {float(n_el.reshape(-1)[k]):g} electrons to place: no Fermi level inside the grid"
-        )
-    if dos.ndim == 1:
-        return float(fermi[0]), float(band[0])
-    return fermi.numpy(), band.numpy()

@@ -40,7 +40,7 @@ from equisym.data.loading import loader_workers
 from equisym.data.soap import SoapConfig, soap_features
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
-from equisym.physics.dos import fermi_and_band_energy
+from equisym.physics.dos import band_energy
 from equisym.train.config import RunConfig
 from equisym.train.task import Task, TaskModule, register_task
 
@@ -694,8 +694,8 @@ class DOSModule(TaskModule):
             loss = loss + self.cfg.atom_loss_weight * dos_loss(atoms, batch["atom_dos"], self.step_size, self.cfg.loss_alpha)
         if band_weight <= 0:
             return loss, None
-        band_pred = fermi_and_band_energy(self.energies, pred, self.n_electrons)[1]
-        band_true = fermi_and_band_energy(self.energies, batch["dos"], self.n_electrons)[1]
+        band_pred = band_energy(self.energies, pred, self.n_electrons, unfilled="flag").band_energy
+        band_true = band_energy(self.energies, batch["dos"], self.n_electrons, unfilled="flag").band_energy
         band_error = (band_pred - band_true).to(pred.dtype)  # float64 differences of ~50 eV values
         loss = loss + band_weight * (band_error.pow(2).mean() + self.cfg.band_energy_bias_weight * band_error.mean().pow(2))
         return loss, band_error
@@ -839,7 +839,7 @@ def band_energies(energies: np.ndarray, dos: np.ndarray, n_electrons: float) -> 
     returned mask."""
     dos = np.asarray(dos, dtype=np.float64)
     with torch.no_grad():
-        fermi, band, filled = fermi_and_band_energy(torch.as_tensor(energies), torch.from_numpy(dos), n_electrons)
+        fermi, band, filled = band_energy(torch.as_tensor(energies), torch.from_numpy(dos), n_electrons, unfilled="flag")
     ok = filled.numpy() & np.isfinite(dos).all(axis=-1)
     return np.where(ok, fermi.numpy(), np.nan), np.where(ok, band.numpy(), np.nan), ok
 
