@@ -25,11 +25,11 @@ from typing import Any, Literal
 import torch
 
 from equisym.errors import EquisymError
-from equisym.geometry.frames import MIRROR, LocalFrames, local_frames, padded_neighbors, prune_weights
+from equisym.geometry.frames import LocalFrames, local_frames, padded_neighbors, prune_weights
 from equisym.geometry.segments import segment_smooth_max, segment_sum
 from equisym.geometry.switching import smooth_cutoff
 
-__all__ = ["ECSEConfig", "ECSE_PRESETS", "config_local_frames", "ensemble_weights", "atom_frames"]
+__all__ = ["ECSEConfig", "ECSE_PRESETS", "config_local_frames", "ensemble_weights", "ensemble_weight_tensors", "atom_frames"]
 
 
 @dataclass
@@ -177,25 +177,51 @@ def ensemble_weights(
         the raw weights). All invariant under O(3) except the frames, which rotate with the input.
     """
     cfg = config
-    big = segment_smooth_max(weights, weights, segment, num_segments, cfg.beta_weights)
-    w_aux = smooth_cutoff(big, cfg.aux_threshold, cfg.aux_threshold_delta)
-    if cfg.use_prunning:
+    return ensemble_weight_tensors(
+        frames, weights, segment, num_segments, cfg.beta_weights, cfg.aux_threshold, cfg.aux_threshold_delta,
+        cfg.use_prunning, cfg.prunning_threshold, cfg.prunning_threshold_delta, cfg.prunning_turn_on_threshold,
+        cfg.prunning_turn_on_threshold_delta, cfg.num_prunnings, cfg.epsilon, cfg.improper, types,
+    )
+
+
+def ensemble_weight_tensors(
+    frames: torch.Tensor,
+    weights: torch.Tensor,
+    segment: torch.Tensor,
+    num_segments: int,
+    beta_weights: float,
+    aux_threshold: float,
+    aux_threshold_delta: float,
+    use_prunning: bool,
+    prunning_threshold: float,
+    prunning_threshold_delta: float,
+    prunning_turn_on_threshold: float,
+    prunning_turn_on_threshold_delta: float,
+    num_prunnings: int,
+    epsilon: float,
+    improper: bool,
+    types: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`ensemble_weights` with the :class:`ECSEConfig` fields as arguments (TorchScript-compatible)."""
+    big = segment_smooth_max(weights, weights, segment, num_segments, beta_weights)
+    w_aux = smooth_cutoff(big, aux_threshold, aux_threshold_delta)
+    if use_prunning:
         weights = prune_weights(
             weights,
             segment,
             num_segments,
-            beta_weights=cfg.beta_weights,
-            threshold=cfg.prunning_threshold,
-            threshold_delta=cfg.prunning_threshold_delta,
-            turn_on=cfg.prunning_turn_on_threshold,
-            turn_on_delta=cfg.prunning_turn_on_threshold_delta,
-            num_rounds=cfg.num_prunnings,
+            beta_weights=beta_weights,
+            threshold=prunning_threshold,
+            threshold_delta=prunning_threshold_delta,
+            turn_on=prunning_turn_on_threshold,
+            turn_on_delta=prunning_turn_on_threshold_delta,
+            num_rounds=num_prunnings,
             types=types,
         )
-    keep = weights > cfg.epsilon
+    keep = weights > epsilon
     frames, weights, segment = frames[keep], weights[keep], segment[keep]
-    if cfg.improper:
-        mirror = torch.tensor(MIRROR, dtype=frames.dtype, device=frames.device)
+    if improper:
+        mirror = torch.tensor([1.0, -1.0, 1.0], dtype=frames.dtype, device=frames.device)  # = MIRROR
         frames = torch.cat([frames, frames * mirror])
         weights = torch.cat([weights, weights])
         segment = torch.cat([segment, segment])

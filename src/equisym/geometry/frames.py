@@ -42,7 +42,10 @@ __all__ = [
     "MIRROR",
     "frames_from_pairs",
     "local_frames",
+    "local_frame_tensors",
     "padded_neighbors",
+    "padded_vectors",
+    "padding_slots",
     "pair_smooth_max",
     "prune_weights",
     "segment_smooth_max",
@@ -56,6 +59,33 @@ MIRROR = (1.0, -1.0, 1.0)
 def pair_smooth_max(a: torch.Tensor, b: torch.Tensor, beta: float) -> torch.Tensor:
     """Smooth maximum of two values with equal weights: ``a + (b − a)·σ(β(b − a))`` (= SM_β(a, b))."""
     return a + (b - a) * torch.sigmoid(beta * (b - a))
+
+
+def padding_slots(centre: torch.Tensor, num_centres: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Where each edge goes in a padded per-centre layout (TorchScript-compatible).
+
+    Shapes:
+        - centre: ``(E,)`` long; returns ``(order (E,), centre[order] (E,), slot (E,), K)``:
+          the edge ``order[e]`` goes to row ``centre[order][e]``, column ``slot[e]`` of a
+          ``(C, K)`` layout, K = the largest neighbour count (0 without edges).
+    """
+    n_edges = centre.shape[0]
+    counts = torch.bincount(centre, minlength=num_centres)
+    k = int(counts.max()) if n_edges > 0 else 0
+    order = torch.argsort(centre, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    c_sorted = centre[order]
+    slot = torch.arange(n_edges, device=centre.device) - starts[c_sorted]
+    return order, c_sorted, slot, k
+
+
+def padded_vectors(vectors: torch.Tensor, centre: torch.Tensor, num_centres: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`padded_neighbors` without extras (TorchScript-compatible): ``(padded (C, K, 3), mask (C, K))``."""
+    order, c_sorted, slot, k = padding_slots(centre, num_centres)
+    padded = vectors.new_zeros((num_centres, k, 3)).index_put([c_sorted, slot], vectors[order])
+    mask = torch.zeros((num_centres, k), dtype=torch.bool, device=centre.device)
+    mask[c_sorted, slot] = True
+    return padded, mask
 
 
 def padded_neighbors(
@@ -73,16 +103,8 @@ def padded_neighbors(
         ``(padded (C, K, 3), mask (C, K) bool, padded extras)``, K = the largest neighbour
         count (0 if there are no edges). Padding entries are zero.
     """
-    n_edges = centre.shape[0]
-    counts = torch.bincount(centre, minlength=num_centres)
-    k = int(counts.max()) if n_edges else 0
-    order = torch.argsort(centre, stable=True)
-    starts = torch.cumsum(counts, 0) - counts
-    c_sorted = centre[order]
-    slot = torch.arange(n_edges, device=centre.device) - starts[c_sorted]
-    padded = vectors.new_zeros((num_centres, k, 3)).index_put((c_sorted, slot), vectors[order])
-    mask = torch.zeros((num_centres, k), dtype=torch.bool, device=centre.device)
-    mask[c_sorted, slot] = True
+    padded, mask = padded_vectors(vectors, centre, num_centres)
+    order, c_sorted, slot, k = padding_slots(centre, num_centres)
     out_extra = []
     for x in extra:
         p = x.new_zeros((num_centres, k, *x.shape[1:]))
@@ -134,7 +156,6 @@ def local_frames(
     vectors: torch.Tensor,
     mask: torch.Tensor,
     r_out: torch.Tensor,
-    *,
     beta: float = 5.0,
     delta_r_cut: float = 0.15,
     w: float = 0.2,
@@ -170,11 +191,27 @@ def local_frames(
         boost: multiply the spread switch of the weights by ``(s − W + Δ_W)/Δ_W``.
         epsilon: frames with weight ``<= epsilon`` are dropped.
     """
-    c, k, _ = vectors.shape
+    return LocalFrames(*local_frame_tensors(vectors, mask, r_out, beta, delta_r_cut, w, delta_w, boost, epsilon))
+
+
+def local_frame_tensors(
+    vectors: torch.Tensor,
+    mask: torch.Tensor,
+    r_out: torch.Tensor,
+    beta: float = 5.0,
+    delta_r_cut: float = 0.15,
+    w: float = 0.2,
+    delta_w: float = 0.15,
+    boost: bool = True,
+    epsilon: float = 1e-10,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`local_frames` as a tuple ``(frames, weights, centre, pair, r_in, num_pairs)``
+    (the fields of :class:`LocalFrames`), for TorchScript."""
+    c, k = vectors.shape[0], vectors.shape[1]
     dtype, device = vectors.dtype, vectors.device
     fill = torch.tensor([1.0, 0.0, 0.0], dtype=dtype, device=device)
     v = torch.where(mask[..., None], vectors, fill)
-    r = v.norm(dim=-1)
+    r = torch.linalg.vector_norm(v, dim=-1)
     u = v / r[..., None]
     cross = torch.linalg.cross(u[:, :, None, :].expand(c, k, k, 3), u[:, None, :, :].expand(c, k, k, 3))
     spread = (cross * cross).sum(-1)
@@ -192,21 +229,25 @@ def local_frames(
     r_in = smooth_max(cand_v, cand_w, -beta, dim=1) + delta_r_cut
 
     fc_in = smooth_cutoff(r, r_in[:, None], delta_r_cut) * mask
-    switch = boosted_switch_on if boost else smooth_switch_on
-    weight = fc_in[:, :, None] * fc_in[:, None, :] * switch(spread, w - delta_w, delta_w) * pair_mask
+    if boost:
+        switch = boosted_switch_on(spread, w - delta_w, delta_w)
+    else:
+        switch = smooth_switch_on(spread, w - delta_w, delta_w)
+    weight = fc_in[:, :, None] * fc_in[:, None, :] * switch * pair_mask
     keep = weight > epsilon
-    ci, j, jp = keep.nonzero(as_tuple=True)
+    nz = keep.nonzero()
+    ci, j, jp = nz[:, 0], nz[:, 1], nz[:, 2]
     e1 = u[ci, j]
     cr = cross[ci, j, jp]
-    e2 = cr / cr.norm(dim=-1, keepdim=True)
+    e2 = cr / torch.linalg.vector_norm(cr, dim=-1, keepdim=True)
     e3 = torch.linalg.cross(e1, e2)
-    return LocalFrames(
-        frames=torch.stack([e1, e2, e3], dim=-1),
-        weights=weight[ci, j, jp],
-        centre=ci,
-        pair=torch.stack([j, jp], dim=-1),
-        r_in=r_in,
-        num_pairs=keep.sum((1, 2)),
+    return (
+        torch.stack([e1, e2, e3], dim=-1),
+        weight[ci, j, jp],
+        ci,
+        torch.stack([j, jp], dim=-1),
+        r_in,
+        keep.sum((1, 2)),
     )
 
 
@@ -214,7 +255,6 @@ def prune_weights(
     weights: torch.Tensor,
     segment: torch.Tensor,
     num_segments: int,
-    *,
     beta_weights: float = 1.0,
     threshold: float = 0.9,
     threshold_delta: float = 0.1,

@@ -21,7 +21,7 @@ __all__ = ["segment_sum", "segment_mean", "segment_smooth_max"]
 
 def segment_sum(values: torch.Tensor, segment: torch.Tensor, num_segments: int) -> torch.Tensor:
     """Sum ``values`` ``(F, ...)`` into ``(num_segments, ...)`` by ``segment`` ``(F,)`` (differentiable)."""
-    out = values.new_zeros((num_segments, *values.shape[1:]))
+    out = values.new_zeros([num_segments] + list(values.shape[1:]))
     return out.index_add(0, segment, values)
 
 
@@ -44,7 +44,7 @@ def segment_smooth_max(
     if values.numel() == 0:
         return values.new_zeros(num_segments)
     scaled = (beta * values).detach()
-    shift = scaled.new_full((num_segments,), -torch.inf).scatter_reduce(0, segment, scaled, "amax")
+    shift = scaled.new_full((num_segments,), float("-inf")).scatter_reduce(0, segment, scaled, "amax")
     shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
     expo = weights * torch.exp(beta * values - shift[segment])
     num = segment_sum(expo * values, segment, num_segments)

@@ -46,42 +46,45 @@ def _tanh_step_down(x: torch.Tensor) -> torch.Tensor:
     return torch.where(inside, value, (x <= -1.0).to(x.dtype))
 
 
-def smooth_cutoff(r: torch.Tensor, cutoff: float | torch.Tensor, width: float) -> torch.Tensor:
+def _as_tensor(value: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``value`` as a tensor of ``like``'s dtype and device (TorchScript cannot mix the two)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    return torch.full((), value, dtype=like.dtype, device=like.device)
+
+
+def smooth_cutoff(r: torch.Tensor, cutoff: float | torch.Tensor, width: float | torch.Tensor) -> torch.Tensor:
     """C^∞ switch-off f_c(r | R, Δ): 1 for ``r <= R − Δ``, 0 for ``r >= R``.
 
     This is the "tanh" cutoff of the ECSE paper, ``g(x)`` with ``x = 2(r − R + Δ/2)/Δ``.
-    ``cutoff`` may be a tensor broadcastable against ``r`` (an adaptive cutoff).
+    ``cutoff`` and ``width`` may be tensors broadcastable against ``r`` (an adaptive cutoff).
     """
-    x = 2.0 * (_minus(r, cutoff) + 0.5 * width) / width
+    if torch.jit.is_scripting():
+        c, w = _as_tensor(cutoff, r), _as_tensor(width, r)
+        x = 2.0 * (r - c + 0.5 * w) / w
+    else:
+        x = 2.0 * (r - cutoff + 0.5 * width) / width
     return _tanh_step_down(x)
 
 
-def _minus(x: torch.Tensor, value: float | torch.Tensor) -> torch.Tensor:
-    """``x − value`` for a float or a tensor ``value``, in a form TorchScript can type."""
-    if isinstance(value, torch.Tensor):
-        return x - value
-    return x - value
-
-
-def _plus(value: float | torch.Tensor, width: float) -> float | torch.Tensor:
-    """``value + width`` for a float or a tensor ``value``, in a form TorchScript can type."""
-    if isinstance(value, torch.Tensor):
-        return value + width
-    return value + width
-
-
-def smooth_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float) -> torch.Tensor:
+def smooth_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float | torch.Tensor) -> torch.Tensor:
     """C^∞ switch-on q_c(z | w, Δ) = 1 − f_c(z | w + Δ, Δ): 0 for ``z <= w``, 1 for ``z >= w + Δ``."""
-    return 1.0 - smooth_cutoff(z, _plus(start, width), width)
+    if torch.jit.is_scripting():
+        s, w = _as_tensor(start, z), _as_tensor(width, z)
+        return 1.0 - smooth_cutoff(z, s + w, w)
+    return 1.0 - smooth_cutoff(z, start + width, width)
 
 
-def boosted_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float) -> torch.Tensor:
+def boosted_switch_on(z: torch.Tensor, start: float | torch.Tensor, width: float | torch.Tensor) -> torch.Tensor:
     """Switch-on with the ECSE linear booster: q̃_c(z | w, Δ) = q_c(z | w, Δ) · (z − w)/Δ.
 
     0 for ``z <= w``; equals 1 at ``z = w + Δ`` and keeps growing linearly beyond (so the
     most orthogonal neighbour pairs get the largest frame weight). C^∞.
     """
-    return smooth_switch_on(z, start, width) * (_minus(z, start) / width).clamp(min=0.0)
+    if torch.jit.is_scripting():
+        s, w = _as_tensor(start, z), _as_tensor(width, z)
+        return smooth_switch_on(z, s, w) * ((z - s) / w).clamp(min=0.0)
+    return smooth_switch_on(z, start, width) * ((z - start) / width).clamp(min=0.0)
 
 
 def smooth_max(

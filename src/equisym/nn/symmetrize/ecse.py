@@ -42,8 +42,15 @@ from torch import nn
 
 from equisym.config import from_dict
 from equisym.errors import EquisymError
-from equisym.geometry.ecse_frames import ECSE_PRESETS, ECSEConfig, config_local_frames, ensemble_weights
-from equisym.geometry.frames import padded_neighbors
+from equisym.geometry.ecse_frames import (
+    ECSE_PRESETS,
+    ECSEConfig,
+    config_local_frames,
+    ensemble_weight_tensors,
+    ensemble_weights,
+)
+from equisym.geometry.frames import local_frame_tensors, padded_neighbors, padded_vectors
+from equisym.geometry.segments import segment_sum
 from equisym.geometry.graph import AtomicGraph
 from equisym.nn.mapping import check_point_clouds
 from equisym.nn.symmetrize.averaging import FrameEnsemble
@@ -81,12 +88,20 @@ class Symmetrized(FrameEnsemble):
     under translations, up to float rounding, whatever the backbone. Forces by autograd
     through the wrapper are exactly equivariant and conservative.
 
+    TorchScript: with a backbone that has a ``forward_edges`` method (:class:`~equisym.nn.PET`),
+    ``torch.jit.script`` compiles :meth:`forward_edges` (the graph ensemble on plain tensors,
+    energies only) and ``torchscript_compatible`` is True; the config is read when the
+    wrapper is built. Other backbones (point clouds) run in Python only.
+
     Example:
         >>> from equisym.nn import PointNet, Symmetrized
         >>> net = Symmetrized(PointNet(), config=ECSE_PRESETS["point_cloud"]).eval()
         >>> net(torch.randn(2, 128, 3)).shape
         torch.Size([2, 10])
     """
+
+    torchscript_compatible = False
+    """True for an instance whose backbone has ``forward_edges`` (set in ``__init__``)."""
 
     def __init__(
         self,
@@ -107,6 +122,20 @@ class Symmetrized(FrameEnsemble):
             config = from_dict(ECSEConfig, {**{f.name: getattr(config, f.name) for f in fields(config)}, **overrides}, "ecse")
         config.validate()
         super().__init__(model, aux_model, config)
+        self.torchscript_compatible = hasattr(model, "forward_edges") and (
+            aux_model is None or hasattr(aux_model, "forward_edges")
+        )
+        # plain copies of the config for the TorchScript path (forward_edges)
+        self.frame_r_out = min(float(getattr(model, "cutoff_radius", config.r_cut_outer_upper_bound)), config.r_cut_outer_upper_bound)
+        self.frame_options = (float(config.beta), float(config.delta_r_cut), float(config.w), float(config.delta_w),
+                              float(config.epsilon))
+        self.prune_options = (float(config.beta_weights), float(config.aux_threshold), float(config.aux_threshold_delta),
+                              float(config.prunning_threshold), float(config.prunning_threshold_delta),
+                              float(config.prunning_turn_on_threshold), float(config.prunning_turn_on_threshold_delta))
+        self.frame_flags = (bool(config.add_linear_multiplier_q_func), bool(config.use_prunning), bool(config.improper))
+        self.num_prunnings = int(config.num_prunnings)
+        self.frames_per_pass = int(config.batch_size_sp)
+        self.atoms_per_pass = int(config.max_atoms_per_pass)
         self.last_num_frames: torch.Tensor | None = None
         self.last_num_frames_unpruned: torch.Tensor | None = None
         self.last_aux_weight: torch.Tensor | None = None
@@ -133,6 +162,7 @@ class Symmetrized(FrameEnsemble):
         return frames, weights, segment, w_aux
 
     # ------------------------------------------------------------------ forward
+    @torch.jit.unused
     def forward(self, x):
         if isinstance(x, AtomicGraph):
             return self._forward_graph(x)
@@ -180,3 +210,93 @@ class Symmetrized(FrameEnsemble):
         lf = config_local_frames(neigh, torch.ones(b, k, dtype=torch.bool, device=x.device), r_out, cfg)
         frames, weights, segment, w_aux = self._ensemble(lf, lf.centre, b, None)
         return self._evaluate_points(centred, frames, segment, weights, w_aux, points)
+
+    # ------------------------------------------------------------------ TorchScript path
+    @torch.jit.export
+    def forward_edges(
+        self,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        vectors: torch.Tensor,
+        reverse: torch.Tensor,
+        structure: torch.Tensor,
+        n_structures: int,
+    ) -> dict[str, torch.Tensor]:
+        """The global ECSE ensemble of an edge-based backbone, on plain tensors (TorchScript).
+
+        The same ensemble as ``forward(graph)`` (frames of all atoms of a structure pooled,
+        each frame rotating the whole structure; no species pruning) for a backbone with a
+        ``forward_edges`` method of this signature, e.g. :meth:`equisym.nn.PET.forward_edges`.
+
+        Shapes:
+            - species ``(N,)`` species indices; edge_index ``(2, E)`` full list; vectors ``(E, 3)``
+              Å; reverse ``(E,)``; structure ``(N,)``; S = ``n_structures``.
+            - output: ``energy`` ``(S,)``, ``atom_energy`` ``(N,)`` (eV), ``num_frames`` ``(S,)``.
+
+        Symmetry: exactly invariant under SO(3) (O(3) with ``improper``) of ``vectors``,
+        up to float rounding; forces by autograd are exactly equivariant.
+        """
+        n = species.shape[0]
+        dtype, device = vectors.dtype, vectors.device
+        centre = edge_index[0]
+        padded, mask = padded_vectors(vectors, centre, n)
+        r_out = torch.full((n,), self.frame_r_out, dtype=dtype, device=device)
+        beta, delta_r_cut, w, delta_w, epsilon = self.frame_options
+        boost, use_prunning, improper = self.frame_flags
+        frames, weights, frame_centre, _, _, _ = local_frame_tensors(
+            padded, mask, r_out, beta, delta_r_cut, w, delta_w, boost, epsilon
+        )
+        bw, aux_t, aux_d, p_t, p_d, on_t, on_d = self.prune_options
+        frames, weights, source, w_aux = ensemble_weight_tensors(
+            frames, weights, structure[frame_centre], n_structures, bw, aux_t, aux_d, use_prunning,
+            p_t, p_d, on_t, on_d, self.num_prunnings, epsilon, improper, None,
+        )
+        counts = torch.bincount(source, minlength=n_structures)
+        denom = segment_sum(weights, source, n_structures)
+        if self.aux_model is not None:
+            denom = denom + w_aux
+        elif bool((counts == 0).any()):
+            raise RuntimeError(
+                "ECSE: a structure has no non-collinear pair of neighbours inside the adaptive cutoff "
+                "(e.g. a dimer or a linear molecule) and this model has no auxiliary model"
+            )
+        coef = weights / denom[source]
+        # atoms and edges grouped by structure, to copy whole structures into each frame
+        a_counts = torch.bincount(structure, minlength=n_structures)
+        a_start = torch.cumsum(a_counts, 0) - a_counts
+        e_struct = structure[centre]
+        e_order = torch.argsort(e_struct, stable=True)
+        e_counts = torch.bincount(e_struct, minlength=n_structures)
+        e_start = torch.cumsum(e_counts, 0) - e_counts
+        e_rank = torch.empty_like(e_order)
+        e_rank[e_order] = torch.arange(e_order.shape[0], device=device)
+        biggest = int(a_counts.max()) if n > 0 else 1
+        step = max(1, min(self.frames_per_pass, self.atoms_per_pass // max(biggest, 1)))
+        energy = torch.zeros(n_structures, dtype=dtype, device=device)
+        atom_energy = torch.zeros(n, dtype=dtype, device=device)
+        for first in range(0, int(source.shape[0]), step):
+            src = source[first:first + step]
+            rot = frames[first:first + step]
+            c = coef[first:first + step]
+            k = src.shape[0]
+            copies = torch.arange(k, device=device)
+            a_num = a_counts[src]
+            a_copy = torch.repeat_interleave(copies, a_num)
+            a_new = torch.cumsum(a_num, 0) - a_num
+            a_src = a_start[src][a_copy] + torch.arange(a_copy.shape[0], device=device) - a_new[a_copy]
+            e_num = e_counts[src]
+            e_copy = torch.repeat_interleave(copies, e_num)
+            e_new = torch.cumsum(e_num, 0) - e_num
+            e_src = e_order[e_start[src][e_copy] + torch.arange(e_copy.shape[0], device=device) - e_new[e_copy]]
+            ei = edge_index[:, e_src] - a_start[src][e_copy] + a_new[e_copy]
+            rev = e_rank[reverse[e_src]] - e_start[src][e_copy] + e_new[e_copy]
+            local = (vectors[e_src].unsqueeze(1) @ rot[e_copy]).squeeze(1)  # Fᵀ r in row form
+            out = self.model.forward_edges(species[a_src], ei, local, rev, a_copy, k)
+            energy = energy.index_add(0, src, c * out["energy"])
+            atom_energy = atom_energy.index_add(0, a_src, c[a_copy] * out["atom_energy"])
+        if self.aux_model is not None:
+            aux = self.aux_model.forward_edges(species, edge_index, vectors, reverse, structure, n_structures)
+            a_coef = w_aux / denom
+            energy = energy + a_coef * aux["energy"]
+            atom_energy = atom_energy + a_coef[structure] * aux["atom_energy"]
+        return {"energy": energy, "atom_energy": atom_energy, "num_frames": counts}
