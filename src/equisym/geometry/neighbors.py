@@ -4,18 +4,44 @@ Convention (the same as ASE): the pair ``(i, j, S)`` has the vector
 ``r_ij = positions[j] − positions[i] + S @ cell`` (``cell`` rows are the lattice vectors,
 in Å) and lies within ``cutoff``. Lists are *full*: both ``(i, j, S)`` and ``(j, i, −S)``
 are present.
+
+Memory stays bounded and bad input fails early with one clear line: non-finite or absurd
+coordinates, a singular periodic cell, a periodic cell so small that the list would hold
+more than ``max_pairs`` pairs (each atom would see thousands of its own images), and atoms
+of a structure that is not periodic in all three directions spread over more than
+``max_extent`` (default :data:`MAX_EXTENT`) Å, which is a misplaced atom in practice.
+Non-periodic structures use a k-d tree (scipy), periodic ones vesin.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import vesin
+from scipy.spatial import cKDTree
 
 from equisym.errors import EquisymError
 
-__all__ = ["NeighborList", "neighbor_list", "check_structure", "require_neighbours"]
+__all__ = [
+    "NeighborList",
+    "neighbor_list",
+    "check_structure",
+    "require_neighbours",
+    "estimate_pairs",
+    "MAX_COORDINATE",
+    "MAX_EXTENT",
+    "MAX_PAIRS",
+]
+
+MAX_COORDINATE = 1e8
+"""Largest accepted absolute coordinate (Å); anything larger is a unit or data error."""
+MAX_EXTENT = 1e3
+"""Default largest extent (Å) of the atoms of a structure that is not periodic in all directions."""
+MAX_PAIRS = 50_000_000
+"""Default limit on the number of pairs of one neighbour list (~3.6 GB as float64/int64)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +87,12 @@ def check_structure(
     if not np.isfinite(positions).all():
         bad = int(np.nonzero(~np.isfinite(positions).all(1))[0][0])
         raise EquisymError(f"{name}: atom {bad} has a non-finite position {positions[bad].tolist()}")
+    if positions.size and np.abs(positions).max() > MAX_COORDINATE:
+        bad = int(np.argmax(np.abs(positions).max(1)))
+        raise EquisymError(
+            f"{name}: atom {bad} is at {positions[bad].tolist()}, beyond {MAX_COORDINATE:g} Å from the origin; "
+            "positions must be in Å"
+        )
     pbc_arr = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
     cell_arr = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
     if cell_arr.shape != (3, 3):
@@ -78,6 +110,51 @@ def check_structure(
     return positions, cell_arr, pbc_arr
 
 
+def _heights(cell: np.ndarray) -> np.ndarray:
+    """Distances between opposite faces of the cell ``(3,)`` (Å), i.e. V / |a_j × a_k|."""
+    vol = abs(np.linalg.det(cell))
+    areas = np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    return vol / np.maximum(areas, 1e-300)
+
+
+def estimate_pairs(n_atoms: int, cutoff: float, cell: np.ndarray, pbc: np.ndarray) -> float:
+    """Estimate of the number of pairs of a periodic structure's neighbour list, before computing it.
+
+    With ``d`` periodic directions spanning a cell of measure ``M`` (volume, face area or
+    length), each atom sees about ``n_atoms / M`` atoms per unit measure within the
+    ``d``-dimensional ball of radius ``cutoff`` (every atom counted as if the structure were
+    flat along its non-periodic directions), capped by ``n_atoms`` times the number of
+    periodic images within ``cutoff`` of the cell (``2·ceil(cutoff / h) + 1`` per periodic
+    direction, ``h`` the cell height). Exact on average for uniform bulk; a loose upper bound
+    for thick slabs and wires.
+    """
+    if not pbc.any():
+        return float(n_atoms) * max(n_atoms - 1, 0)
+    vectors = cell[pbc]
+    d = len(vectors)
+    if d == 3:
+        measure, ball = abs(np.linalg.det(cell)), 4.0 / 3.0 * math.pi * cutoff**3
+    elif d == 2:
+        measure, ball = float(np.linalg.norm(np.cross(vectors[0], vectors[1]))), math.pi * cutoff**2
+    else:
+        measure, ball = float(np.linalg.norm(vectors[0])), 2.0 * cutoff
+    images = 1.0
+    for h in _heights(cell)[pbc] if d == 3 else np.linalg.norm(vectors, axis=1):
+        images *= 2 * math.ceil(cutoff / max(h, 1e-300)) + 1
+    return float(n_atoms) ** 2 * min(ball / max(measure, 1e-300), images)
+
+
+def _tree_pairs(positions: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Full, sorted pairs ``(i, j)`` with ``|r_ij| < cutoff`` of a non-periodic structure."""
+    pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray").astype(np.int64).reshape(-1, 2)
+    d = np.linalg.norm(positions[pairs[:, 1]] - positions[pairs[:, 0]], axis=1)
+    pairs = pairs[d < cutoff]
+    i = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    j = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    order = np.lexsort((j, i))
+    return i[order], j[order]
+
+
 def neighbor_list(
     positions: np.ndarray,
     cutoff: float,
@@ -85,6 +162,8 @@ def neighbor_list(
     pbc: bool | tuple[bool, bool, bool] | np.ndarray = False,
     min_distance: float | None = 1e-4,
     name: str = "structure",
+    max_pairs: int = MAX_PAIRS,
+    max_extent: float = MAX_EXTENT,
 ) -> NeighborList:
     """All pairs closer than ``cutoff`` (Å), including periodic images.
 
@@ -96,20 +175,39 @@ def neighbor_list(
         min_distance: raise if two atoms (or an atom and an image) are closer than this (Å);
             ``None`` disables the check.
         name: how to call the structure in error messages.
+        max_pairs: refuse (before allocating anything) a periodic structure whose list could
+            hold more pairs than this (:func:`estimate_pairs`).
+        max_extent: refuse a structure not periodic in all directions whose atoms span more
+            than this (Å) along any axis.
 
     Returns:
         A full :class:`NeighborList`, pairs sorted by centre then neighbour.
 
     Raises:
-        EquisymError: on invalid input or overlapping atoms.
+        EquisymError: on invalid input (non-finite or absurd coordinates, a singular cell, a
+            cell far smaller than the cutoff, atoms of a not fully periodic structure spread
+            over more than ``max_extent`` Å) or overlapping atoms.
     """
-    if not cutoff > 0:
-        raise EquisymError(f"{name}: the cutoff must be positive, got {cutoff}")
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        raise EquisymError(f"{name}: the cutoff must be a positive number, got {cutoff}")
     positions, cell_arr, pbc_arr = check_structure(positions, cell, pbc, name)
-    calc = vesin.NeighborList(cutoff=float(cutoff), full_list=True, sorted=True)
-    i, j, shifts, vectors, distances = calc.compute(
-        positions, cell_arr, pbc_arr if pbc_arr.any() else False, "ijSDd"
-    )
+    if not pbc_arr.all() and len(positions):
+        extent = positions.max(0) - positions.min(0)
+        if extent.max() > max_extent:
+            axis = "xyz"[int(np.argmax(extent))]
+            raise EquisymError(
+                f"{name}: the atoms span {extent.max():.3g} Å along {axis} (more than {max_extent:g} Å) in a structure "
+                "that is not periodic in all directions; check for a misplaced atom (positions are in Å)"
+            )
+    if not pbc_arr.any():
+        i, j = _tree_pairs(positions, float(cutoff))
+        shifts = np.zeros((len(i), 3), dtype=np.int64)
+        vectors = positions[j] - positions[i]
+        distances = np.linalg.norm(vectors, axis=1)
+    else:
+        _check_images(len(positions), float(cutoff), cell_arr, pbc_arr, name, max_pairs)
+        calc = vesin.NeighborList(cutoff=float(cutoff), full_list=True, sorted=True)
+        i, j, shifts, vectors, distances = calc.compute(positions, cell_arr, pbc_arr, "ijSDd")
     nl = NeighborList(
         centers=i.astype(np.int64),
         neighbors=j.astype(np.int64),
@@ -124,6 +222,18 @@ def neighbor_list(
             f"(distance {nl.distances[k]:.2e} Å < {min_distance:g} Å)"
         )
     return nl
+
+
+def _check_images(n_atoms: int, cutoff: float, cell: np.ndarray, pbc: np.ndarray, name: str, max_pairs: int) -> None:
+    """Refuse a periodic structure whose neighbour list could exceed ``max_pairs`` pairs."""
+    pairs = estimate_pairs(n_atoms, cutoff, cell, pbc)
+    if pairs > max_pairs:
+        h = _heights(cell)[pbc].min()
+        raise EquisymError(
+            f"{name}: the periodic cell is far smaller than the {cutoff:g} Å cutoff (thinnest height {h:.3g} Å): "
+            f"its neighbour list could hold ~{pairs:.1e} pairs (limit {max_pairs:.0e}); "
+            "use a supercell at least as wide as the cutoff, or a smaller cutoff"
+        )
 
 
 def require_neighbours(nl: NeighborList, n_atoms: int, cutoff: float, name: str, consequence: str) -> None:
