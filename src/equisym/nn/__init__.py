@@ -11,6 +11,7 @@ name                          class                           input → output
 ============================  ==============================  ==========================================
 ``csgnn``                     :class:`CSGNN`                  point clouds ``(B, N, 3)`` → logits
 ``pointnet``, ``dgcnn``       :class:`PointNet`, :class:`DGCNN`  point clouds → logits
+``vn-dgcnn``                  :class:`VNDGCNN`                point clouds → SO(3)-invariant logits
 ``pet``                       :class:`PET`                    :class:`~equisym.geometry.AtomicGraph` → energies
 ``schnet``                    :class:`SchNetPotential`        AtomicGraph → energies
 ``csgnn-dos``                 :class:`CSGNNDOS`               per-atom sphere signals → DOS per atom
@@ -32,6 +33,7 @@ from equisym.nn.pointnet import DGCNN, DGCNN_PRESETS, POINTNET_PRESETS, DGCNNCon
 from equisym.nn.registry import FromPreset, build_model, model_config, model_names, register_model
 from equisym.nn.schnet import SCHNET_PRESETS, SchNet, SchNetPotential, SchNetPotentialConfig
 from equisym.nn.sphere import RadialConv, SphereConv, SpherePool, global_pool
+from equisym.nn.vector_neurons import VN_DGCNN_PRESETS, VNDGCNN, VNDGCNNConfig
 from equisym.nn.symmetrize import ECSE_PRESETS, ECSEConfig, RotationAveraged, Symmetrized
 from equisym.nn.wallpaper import (
     WALLPAPER_PRESETS,
@@ -46,6 +48,7 @@ from equisym.nn.wallpaper import (
 register_model("csgnn", CSGNNConfig, CSGNN, CSGNN_PRESETS)
 register_model("pointnet", PointNetConfig, PointNet, POINTNET_PRESETS)
 register_model("dgcnn", DGCNNConfig, DGCNN, DGCNN_PRESETS)
+register_model("vn-dgcnn", VNDGCNNConfig, VNDGCNN, VN_DGCNN_PRESETS)
 register_model("pet", PETConfig, PET, PET_PRESETS)
 register_model("schnet", SchNetPotentialConfig, SchNetPotential, SCHNET_PRESETS)
 register_model("csgnn-dos", CSGNNDOSConfig, CSGNNDOS, CSGNN_DOS_PRESETS)
@@ -70,6 +73,8 @@ __all__ = [
     "PointNetConfig",
     "DGCNN",
     "DGCNNConfig",
+    "VNDGCNN",
+    "VNDGCNNConfig",
     "PET",
     "PETConfig",
     "SchNetPotential",

@@ -1,7 +1,8 @@
 """PointNet and DGCNN: non-equivariant point-cloud classifiers used as peers.
 
-Both are written here in plain torch (k-NN by ``torch.cdist`` + ``topk``), following the
-published architectures (Qi et al. 2017; Wang et al. 2019). Neither is rotation invariant:
+Both are written here in plain torch, following the published architectures (Qi et al. 2017;
+Wang et al. 2019). DGCNN's k nearest neighbours come from ``torch_cluster.knn`` when
+torch-cluster is installed, else from ``torch.cdist`` + ``topk`` (O(N²) memory per cloud). Neither is rotation invariant:
 they learn orientations from data (they are the baselines that collapse on z/SO3).
 
 Shapes (both):
@@ -19,6 +20,11 @@ from torch import nn
 
 from equisym.errors import EquisymError
 from equisym.nn.mapping import check_point_clouds
+
+try:  # optional: a compiled k-NN that avoids the dense (N, N) distance matrix
+    import torch_cluster
+except ImportError:  # pragma: no cover - depends on the environment
+    torch_cluster = None
 from equisym.nn.registry import FromPreset
 
 __all__ = ["PointNetConfig", "PointNet", "DGCNNConfig", "DGCNN", "knn_indices"]
@@ -83,9 +89,20 @@ class PointNet(FromPreset, nn.Module):
 def knn_indices(x: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` nearest neighbours (self included) of every point.
 
+    Uses ``torch_cluster.knn`` when torch-cluster is installed, else ``torch.cdist`` + ``topk``;
+    the neighbour sets agree (their order within a point may differ; ties may break differently).
+
     Shapes:
         - x: ``(B, N, C)``; output ``(B, N, k)`` int64.
     """
+    b, n, c = x.shape
+    if torch_cluster is not None and k <= n:
+        flat = x.reshape(b * n, c)
+        batch = torch.arange(b, device=x.device).repeat_interleave(n)
+        row, col = torch_cluster.knn(flat, flat, k, batch, batch)  # row: query point, col: its neighbour
+        if row.numel() == b * n * k:
+            order = torch.sort(row, stable=True).indices
+            return (col[order] - row[order] // n * n).reshape(b, n, k)
     dist = torch.cdist(x, x)
     return dist.topk(k, dim=-1, largest=False).indices
 

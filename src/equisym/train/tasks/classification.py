@@ -1,6 +1,7 @@
 """Task ``pointcloud-classification``: rotated 3-D object classification.
 
-Data: the built-in ``shapes`` set or ModelNet40 (PointNet HDF5 release). Models: any
+Data: the built-in ``shapes`` / ``shapes-hard`` sets or ModelNet40 / ModelNet10 (PointNet
+HDF5, Princeton OFF meshes or ``normal_resampled`` text files). Models: any
 registered point-cloud classifier (``csgnn``, ``pointnet``, ``dgcnn``, ...). For CSGNN the
 spherical mapping runs in the data-loader workers (``model.mapping``), vectorised over the
 batch.
@@ -15,7 +16,6 @@ disjoint from the test split (ModelNet40: held out from the official training fi
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,8 +28,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from equisym.config import to_dict
 from equisym.data.augment import AugmentConfig, Rotation, augment_clouds, random_rotations, rotate_clouds
 from equisym.data.loading import loader_workers
-from equisym.data.modelnet import ModelNet40H5
-from equisym.data.shapes import SHAPE_CLASSES, ShapesDataset
+from equisym.data.modelnet import ModelNet, modelnet_class_names
+from equisym.data.shapes import KINDS, ShapesDataset
+from equisym.generate.shapes import kind_classes
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
 from equisym.train.config import RunConfig
@@ -43,24 +44,31 @@ __all__ = ["PointCloudDataConfig", "ClassificationEvalConfig", "PointCloudClassi
 class PointCloudDataConfig:
     """Point-cloud data for classification."""
 
-    dataset: Literal["shapes", "modelnet40"] = "shapes"
-    """``shapes`` (built in, generated on the fly) or ``modelnet40`` (HDF5 files in ``root``)."""
+    dataset: Literal["shapes", "shapes-hard", "shapes-hard-partial", "modelnet40", "modelnet10"] = "shapes"
+    """Built in, generated on the fly: ``shapes`` (12 classes), ``shapes-hard`` (32 fine-grained
+    classes of scanned meshes), ``shapes-hard-partial`` (the same, single-view scans); or
+    ``modelnet40`` / ``modelnet10`` read from ``root``."""
     root: str | None = None
-    """Folder of the ModelNet40 HDF5 shards (``modelnet40`` only)."""
+    """ModelNet folder (``modelnet40`` / ``modelnet10`` only)."""
+    format: Literal["auto", "hdf5", "off", "text"] = "auto"
+    """ModelNet layout: PointNet ``hdf5`` shards, Princeton ``off`` meshes, ``normal_resampled``
+    ``text`` files, or ``auto`` (detected from the folder)."""
+    cache_dir: str | None = None
+    """Where the sampled ``off`` / parsed ``text`` clouds are cached (default ``ROOT/.equisym-cache``)."""
     num_points: int = 1024
     """Points per cloud."""
     classes: int | None = None
-    """``shapes``: use only the first N of its 12 classes."""
+    """Built-in sets: use only the first N classes."""
     train_size: int = 2400
-    """``shapes``: training clouds."""
+    """Built-in sets: training clouds."""
     val_size: int = 480
-    """``shapes``: validation clouds."""
+    """Built-in sets: validation clouds."""
     test_size: int = 960
-    """``shapes``: test clouds."""
+    """Built-in sets: test clouds."""
     val_fraction: float = 0.1
-    """``modelnet40``: fraction of the official training files held out for validation."""
+    """ModelNet: fraction of the official training files held out for validation."""
     data_seed: int = 0
-    """Seed of the generated data set and of the ModelNet40 validation hold-out."""
+    """Seed of the generated data set, of the ModelNet validation hold-out and of the mesh sampling."""
     batch_size: int = 32
     """Training batch size (per process)."""
     num_workers: int = 1
@@ -121,7 +129,7 @@ class CloudCollate:
         self.augment, self.mapping = augment, mapping
 
     def __call__(self, items: list) -> dict:
-        points = torch.stack([p for p, _ in items])
+        points = torch.stack([torch.as_tensor(p) for p, _ in items]).to(torch.float32)
         labels = torch.tensor([label for _, label in items], dtype=torch.int64)
         if self.augment is not None:
             points = augment_clouds(points, self.augment)
@@ -148,13 +156,13 @@ class PointCloudDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         data = self.cfg.data
-        if data.dataset == "shapes":
-            kw = dict(num_points=data.num_points, seed=data.data_seed, classes=data.classes)
+        if data.dataset in KINDS:
+            kw = dict(num_points=data.num_points, seed=data.data_seed, classes=data.classes, kind=data.dataset)
             self.train_set = ShapesDataset("train", data.train_size, **kw)
             val = ShapesDataset("val", data.val_size, **kw)
             self._test_base = ShapesDataset("test", data.test_size, **kw)
         else:
-            full = ModelNet40H5(data.root, "train", data.num_points)
+            full = _modelnet(data, data.root, "train")
             order = np.random.default_rng(data.data_seed).permutation(len(full))
             n_val = max(1, int(round(data.val_fraction * len(full))))
             self.train_set = Subset(full, order[n_val:].tolist())
@@ -167,11 +175,13 @@ class PointCloudDataModule(L.LightningDataModule):
         """The test split, each cloud rotated by a fixed random rotation of the given mode."""
         data = self.cfg.data
         if root is not None:
-            base = ModelNet40H5(root, "test", data.num_points)
+            base = _modelnet(data, root, "test", format="auto")
         elif self._test_base is not None:
             base = self._test_base
         else:
-            base = ModelNet40H5(data.root, "test", data.num_points)
+            base = _modelnet(data, data.root, "test")
+        if len(base) == 0:
+            raise EquisymError("the test set is empty")
         return _Rotated(base, random_rotations(rotation, len(base), seed))
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool, augment: AugmentConfig | None) -> DataLoader:
@@ -196,16 +206,19 @@ class PointCloudDataModule(L.LightningDataModule):
         )
 
 
+def _modelnet(data: PointCloudDataConfig, root: str | None, split: str, format: str | None = None) -> ModelNet:
+    if root is None:
+        raise EquisymError(f"data.root must name the ModelNet folder when data.dataset is {data.dataset}")
+    return ModelNet(root, split, data.num_points, format or data.format, data.dataset, data.data_seed, data.cache_dir)
+
+
 def _class_names(data: PointCloudDataConfig) -> list[str]:
-    if data.dataset == "shapes":
-        return list(SHAPE_CLASSES)[: data.classes or len(SHAPE_CLASSES)]
+    if data.dataset in KINDS:
+        names = kind_classes(data.dataset)
+        return names[: data.classes or len(names)]
     if data.root is None:
-        raise EquisymError("data.root must name the ModelNet40 folder when data.dataset is modelnet40")
-    path = os.path.join(data.root, "shape_names.txt")
-    if not os.path.exists(path):
-        raise EquisymError(f"ModelNet40: {path} is missing (one class name per line)")
-    with open(path) as handle:
-        return [line.strip() for line in handle if line.strip()]
+        raise EquisymError(f"data.root must name the ModelNet folder when data.dataset is {data.dataset}")
+    return modelnet_class_names(data.root, data.format, data.dataset)
 
 
 class ClassificationModule(TaskModule):
@@ -271,16 +284,30 @@ class PointCloudClassification(Task):
     def evaluate(self, module: ClassificationModule, datamodule: PointCloudDataModule, cfg: Any, out_dir: Path, options: dict) -> dict:
         datamodule.setup("test")
         train_rot = cfg.data.augment.rotation
-        names = datamodule.class_names
+        if not cfg.eval.rotations:
+            raise EquisymError("eval.rotations is empty; name at least one of none, z, so3")
+        # build (and check) every test set before scoring anything
+        sets = {
+            rotation: [datamodule.test_dataset(rotation, cfg.eval.rotation_seed + vote, options.get("data")) for vote in range(cfg.eval.votes)]
+            for rotation in cfg.eval.rotations
+        }
+        base = next(iter(sets.values()))[0].base
+        names = list(getattr(base, "class_names", datamodule.class_names))
+        n_model = int(cfg.model.get("num_classes", len(datamodule.class_names)))
+        where = options.get("data") or cfg.data.root or cfg.data.dataset
+        if len(names) != n_model:
+            raise EquisymError(f"the test data ({where}) has {len(names)} classes but the model was trained on {n_model}")
         metrics: dict[str, Any] = {"protocols": {}, "per_class_recall": {}}
         module.eval()
-        for rotation in cfg.eval.rotations:
+        scored = 0
+        for rotation, datasets in sets.items():
             probs, labels = None, None
-            for vote in range(cfg.eval.votes):
-                dataset = datamodule.test_dataset(rotation, cfg.eval.rotation_seed + vote, options.get("data"))
+            for dataset in datasets:
                 p, y = _predict(module, datamodule.eval_loader(dataset))
                 probs = p if probs is None else probs + p
                 labels = y
+            if int(labels.min()) < 0 or int(labels.max()) >= n_model:
+                raise EquisymError(f"the test data ({where}) has labels outside 0..{n_model - 1}")
             pred = probs.argmax(-1)
             protocol = f"{train_rot}/{rotation}"
             accuracy = float((pred == labels).float().mean())
@@ -294,7 +321,8 @@ class PointCloudClassification(Task):
             plot_confusion_matrix(
                 confusion, names, out_dir / f"confusion_{train_rot}_{rotation}.png", f"{protocol}: accuracy {100 * accuracy:.1f} %"
             )
-        metrics["test_size"] = int(len(labels))
+            scored = int(confusion.sum())
+        metrics["test_size"] = scored
         return metrics
 
 
