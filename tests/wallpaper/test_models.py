@@ -57,7 +57,7 @@ def test_end_to_end_cli(tmp_path):
     out = tmp_path / "run"
     args = [
         "train", "configs/wallpaper-d4.yaml", "--out", str(out),
-        "-o", "model.preset=tiny", "-o", "model.hierarchical=true", "-o", "data.size=32", "-o", "data.cell=[8,14]",
+        "-o", "model.preset=tiny", "-o", "model.hierarchical=true", "-o", "data.size=48", "-o", "data.cell=[12,20]",
         "-o", "data.train_size=34", "-o", "data.val_size=17", "-o", "data.test_size=17", "-o", "data.groups=p1,p2,p4m",
         "-o", f"data.cache_dir={tmp_path / 'cache'}", "-o", "trainer.max_epochs=1", "-o", "trainer.progress_bar=false",
         "-o", "eval.sources=[photos,noise]", "-o", "eval.noise=[0.3]",
@@ -71,12 +71,18 @@ def test_end_to_end_cli(tmp_path):
     assert set(metrics["accuracy"]) == {"photos", "noise"} and "0.3" in metrics["noise"]["noise"]
     assert (out / "confusion_photos_to_noise.png").exists() and (out / "best.ckpt").exists()
     # equisym eval on an HDF5 file written by the generator
-    from equisym.data.wallpaper import write_wallpaper_h5
+    from equisym.generate.wallpaper import write_wallpaper_h5
 
-    h5 = write_wallpaper_h5(tmp_path / "atoms.h5", dict(groups="p1,p2,p4m", source="atoms", size=32, cell=(8, 14)), 6, progress=False)
+    h5 = write_wallpaper_h5(tmp_path / "atoms.h5", dict(groups="p1,p2,p4m", source="atoms", size=48, cell=(12, 20)), 6, progress=False)
     r = run_cli("eval", str(out / "best.ckpt"), "--data", str(h5), "--out", str(tmp_path / "eval"))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert set(json.loads((tmp_path / "eval" / "metrics.json").read_text())["accuracy"]) == {"atoms"}
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert set(evaluated["accuracy"]) == {"atoms"} and evaluated["test_size"] == 6  # the number scored
+    assert metrics["test_size"] == 17
+    # images smaller than the model's input: one clear line, exit code 2
+    small = write_wallpaper_h5(tmp_path / "small.h5", dict(groups="p1", source="noise", size=32, cell=(8, 14)), 2, progress=False)
+    r = run_cli("eval", str(out / "best.ckpt"), "--data", str(small), "--out", str(tmp_path / "eval-small"))
+    assert r.returncode == 2 and "smaller than the model's input" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_config_errors():
@@ -106,7 +112,7 @@ def test_train_noise_adds_a_noisy_copy_of_every_training_image():
     from equisym.train.tasks.wallpaper import WallpaperDataModule
 
     base = load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-d4.yaml")
-    small = ["data.size=32", "data.cell=[8,14]", "data.train_size=6", "data.val_size=3", "data.groups=p1,p4m", "data.cache_dir=null", "data.crop=null"]
+    small = ["data.size=48", "data.cell=[12,20]", "data.train_size=6", "data.val_size=3", "data.groups=p1,p4m", "data.cache_dir=null", "data.crop=null"]
     sets = {}
     for noise in (0.0, 0.3):
         _, c = load_config(base, small + [f"data.train_noise={noise}"])

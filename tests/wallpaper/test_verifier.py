@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from equisym.data.wallpaper import WallpaperGenerator
-from equisym.data.wallpaper_verify import DEFAULT_THRESHOLD, analyse, estimate_lattice, reduce_basis, verify_label
+from equisym.generate.wallpaper import WallpaperGenerator
+from equisym.generate.wallpaper.verify import DEFAULT_THRESHOLD, EXCESS_THRESHOLD, analyse, estimate_lattice, label_is_exact, reduce_basis, verify_label
 from equisym.errors import EquisymError
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, plane_group
 
@@ -18,10 +18,11 @@ def test_every_group_exactly(source):
     gen = WallpaperGenerator("all", source, size=256, seed=11)
     for i in range(17):
         s = gen.sample(i)
-        confirm, excess = verify_label(s.image, s.label, s.lattice)
+        exact, confirm, excess = label_is_exact(s.image, s.label, s.lattice)
         name = PLANE_GROUP_SYMBOLS[s.label]
         assert confirm >= DEFAULT_THRESHOLD, f"{source} {name}: confirm {confirm:.3f}"
-        assert excess < DEFAULT_THRESHOLD, f"{source} {name}: accidental extra symmetry {excess:.3f}"
+        assert excess < EXCESS_THRESHOLD, f"{source} {name}: accidental extra symmetry {excess:.3f}"
+        assert exact
 
 
 def test_verifier_has_power():
@@ -30,6 +31,7 @@ def test_verifier_has_power():
     s = WallpaperGenerator(["p4m"], "noise", size=256, seed=2).sample(0)
     confirm, excess = verify_label(s.image, plane_group("p4").label, s.lattice)
     assert confirm > 0.95 and excess > 0.95
+    assert not label_is_exact(s.image, plane_group("p4").label, s.lattice)[0]
     s = WallpaperGenerator(["p4"], "noise", size=256, seed=2).sample(0)
     confirm, _ = verify_label(s.image, plane_group("p4m").label, s.lattice)
     assert confirm < DEFAULT_THRESHOLD

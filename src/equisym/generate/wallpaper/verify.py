@@ -21,6 +21,14 @@ Pipeline for one grey image:
    operation of the chosen group (at its setting and origin): an accidental extra symmetry
    shows up as an excess near 1.
 
+Checking a label (:func:`verify_label`, :func:`label_is_exact`) uses only the image and its
+lattice: the labelled group must score at least :data:`DEFAULT_THRESHOLD` and no other
+operation may reach :data:`EXCESS_THRESHOLD`, over every isometry of the lattice's own metric
+(within ``tol``, so a p2 cell drawn square is checked against all 8 square isometries) and
+every translation on a grid of half a bin (band-limited interpolation between bins). The
+generator holds its textures to a stricter bar (:data:`equisym.generate.wallpaper.DEFAULT_CHECK`)
+so that rendering and 8-bit rounding cannot push a written image over this one.
+
 All functions are numpy; images are ``(H, W)`` arrays indexed ``[y, x]``; lattice vectors
 are rows ``(2, 2)`` in pixels with x = column, y = row.
 """
@@ -33,7 +41,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from equisym.data.wallpaper import _correlations, _lattice_isometries, _local_maxima
 from equisym.errors import EquisymError
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, AffineOp, plane_group
 
@@ -46,10 +53,15 @@ __all__ = [
     "group_scores",
     "verify_label",
     "DEFAULT_THRESHOLD",
+    "EXCESS_THRESHOLD",
+    "label_is_exact",
 ]
 
 #: Score above which an operation (or every operation of a group) counts as present.
 DEFAULT_THRESHOLD = 0.9
+
+#: Largest correlation an operation outside the labelled group may reach in an exactly labelled image.
+EXCESS_THRESHOLD = 0.8
 
 
 def reduce_basis(lattice: np.ndarray) -> np.ndarray:
@@ -206,6 +218,42 @@ def _is_isometry(R: np.ndarray, G: np.ndarray, tol: float) -> bool:
     return bool(np.all(np.abs(R.T @ G @ R - G) <= tol * np.abs(G).max()))
 
 
+def _lattice_isometries(B: np.ndarray, tol: float) -> list[np.ndarray]:
+    """Integer matrices R (entries in −2..2) with RᵀGR ≈ G (G = BᵀB, relative ``tol``)."""
+    G = B.T @ B
+    out = []
+    for R in _basis_changes(1):
+        if _is_isometry(R, G, tol):
+            out.append(R)
+    return out
+
+
+def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1):
+    """Yield ``(R, C)`` with ``C[t] = Σ_u x(R u + t) x(u) / Σ x²`` for all translations t on
+    the grid refined ``upsample`` times (band-limited interpolation by zero padding)."""
+    N = T.shape[0]
+    x = T - T.mean()
+    norm = float(np.sum(x * x)) + 1e-12
+    X = np.fft.fft2(x)
+    ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    for R in rotations:
+        Rinv = np.rint(np.linalg.inv(R)).astype(np.int64)
+        y = x[np.mod(Rinv[0, 0] * ii + Rinv[0, 1] * jj, N), np.mod(Rinv[1, 0] * ii + Rinv[1, 1] * jj, N)]  # y(w) = x(R⁻¹ w)
+        P = np.conj(np.fft.fft2(y)) * X  # C[t] = Σ_w y(w) x(w + t)
+        if upsample > 1:
+            M = upsample * N
+            P = np.fft.ifftshift(np.pad(np.fft.fftshift(P), (M - N) // 2)) * upsample**2
+        yield R, np.fft.ifft2(P).real / norm
+
+
+def _local_maxima(C: np.ndarray) -> np.ndarray:
+    """Mask of the periodic local maxima (3 × 3 neighbourhood) of ``C``."""
+    from scipy.ndimage import maximum_filter
+
+    return C >= maximum_filter(C, size=3, mode="wrap")
+
+
+
 @dataclass
 class VerifierResult:
     """Outcome of :func:`analyse` for one image."""
@@ -353,3 +401,10 @@ def _primitive_if_centred(img: np.ndarray, basis: np.ndarray, N: int) -> np.ndar
     if np.sum(x * shifted) / (np.sum(x * x) + 1e-12) > DEFAULT_THRESHOLD:
         return reduce_basis(np.stack([basis[0], half]))
     return basis
+
+
+def label_is_exact(image: np.ndarray, label: int, lattice: np.ndarray) -> tuple[bool, float, float]:
+    """``(exact, confirm, excess)`` of :func:`verify_label`: exact when ``confirm ≥
+    DEFAULT_THRESHOLD`` (the group is there) and ``excess < EXCESS_THRESHOLD`` (nothing more)."""
+    confirm, excess = verify_label(image, label, lattice)
+    return bool(confirm >= DEFAULT_THRESHOLD and excess < EXCESS_THRESHOLD), confirm, excess
