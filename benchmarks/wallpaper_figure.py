@@ -15,7 +15,7 @@ from _common import RESULTS
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from equisym.data.wallpaper import SOURCES, WallpaperGenerator  # noqa: E402
+from equisym.generate.wallpaper import SOURCES, WallpaperGenerator  # noqa: E402
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import time
 
 from _common import write_result
 
-from equisym.data.wallpaper import SOURCES, WallpaperGenerator, write_wallpaper_h5
+from equisym.generate.wallpaper import SOURCES, WallpaperGenerator, write_wallpaper_h5
 
 
 def main() -> None:
