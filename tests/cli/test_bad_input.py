@@ -49,9 +49,12 @@ def test_hostile_checkpoint_through_eval_and_resume_runs_nothing(run, tmp_path, 
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "ev").exists() and not (tmp_path / "error.log").exists()
 
-    resumed = tmp_path / "resumed"
+    resumed = tmp_path / "resumed"  # an unfinished run whose checkpoints are all hostile
     shutil.copytree(run, resumed)
-    _hostile_copy(run / "last.ckpt", resumed / "last.ckpt", marker)
+    (resumed / "metrics.json").unlink()
+    for name in ("last.ckpt", "last.prev.ckpt"):
+        if (resumed / name).exists():
+            _hostile_copy(resumed / name, resumed / name, marker)
     before = sorted(p.name for p in resumed.iterdir())
     monkeypatch.chdir(tmp_path)
     code, err = _equisym(capsys, "train", CONFIG, *TINY, "--out", resumed, "--resume")

@@ -329,7 +329,9 @@ class PointCloudClassification(Task):
 @torch.no_grad()
 def _predict(module: ClassificationModule, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     probs, labels = [], []
+    device = next(module.parameters(), torch.empty(0)).device  # evaluate where the module is (eval --device)
     for batch in loader:
-        probs.append(torch.softmax(module(batch), dim=-1))
-        labels.append(batch["label"])
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        probs.append(torch.softmax(module(batch), dim=-1).cpu())
+        labels.append(batch["label"].cpu())
     return torch.cat(probs), torch.cat(labels)

@@ -413,8 +413,9 @@ class WallpaperClassification(Task):
 @torch.no_grad()
 def _predict(module: WallpaperModule, loader: DataLoader) -> torch.Tensor:
     preds = []
+    device = next(module.parameters(), torch.empty(0)).device  # evaluate where the module is (eval --device)
     for x, _ in loader:
-        preds.append(predict(module(x)))
+        preds.append(predict(module(x.to(device))).cpu())
     return torch.cat(preds)
 
 
