@@ -37,6 +37,12 @@ def test_shards_manifest_and_missing_shard(tmp_path):
     assert len(whole["labels"]) == 10 and list(whole["labels"][:4]) == [0, 1, 10, 0]
     assert np.array_equal(read_wallpaper_h5(manifest)["images"], whole["images"])
     assert not [p for p in (tmp_path / "set").iterdir() if p.name.startswith(".")]  # no temporary files left
+    import shutil
+
+    shutil.copy(tmp_path / "set" / "wp_00002.h5", tmp_path / "set" / "wp_00003.h5")  # a stray shard
+    with pytest.raises(EquisymError, match="not listed"):
+        read_wallpaper_h5(tmp_path / "set")
+    (tmp_path / "set" / "wp_00003.h5").unlink()
     (tmp_path / "set" / "wp_00001.h5").unlink()
     with pytest.raises(EquisymError, match="missing wp_00001.h5|1 are missing"):
         read_wallpaper_h5(tmp_path / "set")
@@ -60,8 +66,10 @@ def test_refuses_to_overwrite_unless_asked(tmp_path):
     r = run_cli("generate", "wallpaper", "--groups", "p1", "--source", "noise", "--n", "2", "--size", "32", "--cell", "8,14",
                 "--workers", "1", "--no-progress", "--out", str(out))  # fmt: skip
     assert r.returncode == 2 and "--overwrite" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    write_wallpaper_shards(tmp_path / "s.h5", KW, 3, 2, progress=False, overwrite=True)
+    write_wallpaper_shards(tmp_path / "s.h5", KW, 6, 2, progress=False, overwrite=True)  # 3 shards
+    write_wallpaper_shards(tmp_path / "s.h5", KW, 3, 2, progress=False, overwrite=True)  # 2: the third goes
     assert len(read_wallpaper_h5(tmp_path / "s.manifest.json")["labels"]) == 3
+    assert len(read_wallpaper_h5(str(tmp_path / "s_*.h5"))["labels"]) == 3
 
 
 def test_float_images_in_unit_range_are_quantised_once(tmp_path):

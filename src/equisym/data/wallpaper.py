@@ -74,6 +74,10 @@ def _check_shards(files: list[str], shard_info: dict[str, tuple]) -> None:
         if not os.path.isfile(manifest):
             raise EquisymError(f"{manifest} is missing: the shards next to it are an incomplete (or unfinished) set")
         listed = _from_manifest(manifest)
+        listed_abs = {os.path.abspath(f) for f in listed}
+        stray = [f for f in shard_info if shard_info[f][0] == os.path.basename(manifest) and os.path.abspath(f) not in listed_abs]
+        if stray:
+            raise EquisymError(f"{stray[0]} names {manifest} as its set but is not listed there (a shard of an older set?)")
         present = {os.path.abspath(f) for f in files}
         lost = [f for f in listed if os.path.abspath(f) not in present]
         if lost:

@@ -16,6 +16,7 @@ position in the attributes ``manifest``, ``shard`` and ``shards``. The reader
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -164,7 +165,8 @@ def write_wallpaper_shards(
 
     Raises:
         EquisymError: as :func:`write_wallpaper_h5`; any existing shard or manifest without
-            ``overwrite``. On failure the shards written so far are removed.
+            ``overwrite``. On failure the shards written so far are removed; with
+            ``overwrite``, shards of an earlier, larger set are removed too.
     """
     if n < 1:
         raise EquisymError(f"--n must be ≥ 1; got {n}")
@@ -177,6 +179,10 @@ def write_wallpaper_shards(
     manifest = manifest_path(out)
     _refuse_existing([manifest, *shards], overwrite)
     manifest.unlink(missing_ok=True)  # an old manifest must not vouch for a half-written set
+    stem = out.with_suffix("").name
+    for old in out.parent.glob(f"{glob.escape(stem)}_[0-9][0-9][0-9][0-9][0-9].h5"):
+        if int(old.stem[len(stem) + 1 :]) >= count:  # shards of an earlier, larger set
+            old.unlink()
     entries, written = [], []
     try:
         for k, path in enumerate(shards):
