@@ -286,12 +286,13 @@ def score(model: torch.nn.Module, dataset: AtomsDataset, batch_size: int = 10, d
     from equisym.data.atoms import collate_atoms
 
     items = [dataset[k] for k in range(len(dataset) if max_structures is None else min(max_structures, len(dataset)))]
+    device = _device_of(model)  # score where the model is (eval --device)
     de_all, df_all, e_pred, e_true = [], [], [], []
     frames, n_frames_known = 0.0, True
     elapsed = 0.0
     for k in range(0, len(items), batch_size):
         batch = collate_atoms(items[k : k + batch_size])
-        graph = batch["graph"].to(dtype=dtype)
+        graph = batch["graph"].to(device=device, dtype=dtype)
         t = time.perf_counter()
         out = compute_forces(model, graph, forces=batch["has_forces"])
         elapsed += time.perf_counter() - t
@@ -300,12 +301,12 @@ def score(model: torch.nn.Module, dataset: AtomsDataset, batch_size: int = 10, d
             n_frames_known = False
         else:
             frames += fr
-        de = (out["energy"].detach() - batch["energy"].to(dtype)).cpu()
+        de = out["energy"].detach().cpu() - batch["energy"].to(dtype)
         de_all.append(de)
         e_pred.append(out["energy"].detach().cpu())
         e_true.append(batch["energy"].to(dtype))
         if batch["has_forces"]:
-            df_all.append((out["forces"].detach() - batch["forces"].to(dtype)).cpu())
+            df_all.append(out["forces"].detach().cpu() - batch["forces"].to(dtype))
     de = torch.cat(de_all)
     res: dict[str, Any] = {
         "n_structures": len(items),
@@ -323,12 +324,16 @@ def score(model: torch.nn.Module, dataset: AtomsDataset, batch_size: int = 10, d
     return res
 
 
-def load_potential(path: str | os.PathLike, dtype: torch.dtype | None = None) -> torch.nn.Module:
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def load_potential(path: str | os.PathLike, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained model (e.g. :class:`~equisym.nn.PET`) of a ``potential`` checkpoint, in eval mode
     (:func:`equisym.inference.potential.load_potential`)."""
     from equisym.inference.potential import load_potential as _load
 
-    return _load(path, dtype)
+    return _load(path, dtype, device)
 
 
 @register_task
@@ -363,7 +368,7 @@ class Potential(Task):
         import copy
 
         model = copy.deepcopy(module.model).to(dtype).eval()
-        aux = load_potential(ev.aux_checkpoint, dtype) if ev.aux_checkpoint else None
+        aux = load_potential(ev.aux_checkpoint, dtype, _device_of(model)) if ev.aux_checkpoint else None
         metrics: dict[str, Any] = {"test_size": len(dataset) if ev.max_structures is None else min(len(dataset), ev.max_structures)}
         base_time = None
         for mode in ["bare"] + [m for m in ev.modes if m != "bare"]:
