@@ -71,20 +71,20 @@ def _chair(m, rng):
 def _armchair(m, rng):
     w, d, h = rng.uniform(0.45, 0.58), rng.uniform(0.42, 0.55), rng.uniform(0.4, 0.48)
     _seat_with_back(m, rng, w, d, h)
-    arm_h, arm_t = rng.uniform(0.18, 0.26), rng.uniform(0.03, 0.06)
+    arm_h, arm_t = rng.uniform(0.14, 0.26), rng.uniform(0.02, 0.045)
     for y in (-w / 2, w / 2):
-        m.box((0.02, y, h + arm_h), (d * rng.uniform(0.75, 0.95), arm_t, arm_t))
+        m.box((0.02, y, h + arm_h), (d * rng.uniform(0.5, 0.95), arm_t, arm_t))
         m.box((d / 2 - 0.05, y, h + arm_h / 2), (0.035, 0.035, arm_h))
 
 
 def _stool(m, rng, tall: bool = False):
     r = rng.uniform(0.14, 0.21)
-    h = rng.uniform(0.62, 0.8) if tall else rng.uniform(0.4, 0.55)
+    h = rng.uniform(0.55, 0.8) if tall else rng.uniform(0.4, 0.62)
     t = rng.uniform(0.03, 0.06)
     m.cylinder((0, 0, h - t), (0, 0, h), r, segments=24)
     count = 3 if rng.random() < 0.5 else 4
     _legs(m, rng, r * 0.75, r * 0.75, h - t, rng.uniform(0.022, 0.04), count=count, splay=rng.uniform(0.0, 0.3))
-    if tall:
+    if rng.random() < (0.8 if tall else 0.15):  # foot ring
         m.torus((0, 0, h * rng.uniform(0.28, 0.38)), r * rng.uniform(0.85, 1.0), rng.uniform(0.008, 0.015))
 
 
@@ -147,7 +147,7 @@ def _table_top(m, rng, w, d, h, shelf: bool = False):
 
 
 def _table(m, rng):
-    _table_top(m, rng, rng.uniform(0.9, 1.6), rng.uniform(0.65, 0.95), rng.uniform(0.7, 0.78))
+    _table_top(m, rng, rng.uniform(0.9, 1.8), rng.uniform(0.6, 0.95), rng.uniform(0.68, 0.78), shelf=rng.random() < 0.15)
 
 
 def _desk(m, rng):
@@ -169,7 +169,7 @@ def _desk(m, rng):
 
 
 def _coffee_table(m, rng):
-    _table_top(m, rng, rng.uniform(0.8, 1.3), rng.uniform(0.45, 0.75), rng.uniform(0.35, 0.46), shelf=rng.random() < 0.5)
+    _table_top(m, rng, rng.uniform(0.7, 1.3), rng.uniform(0.45, 0.75), rng.uniform(0.38, 0.55), shelf=rng.random() < 0.4)
 
 
 def _shelves(m, rng, h, w, d, closed: bool):
@@ -195,11 +195,11 @@ def _bookshelf(m, rng):
 
 
 def _cabinet(m, rng):
-    _shelves(m, rng, rng.uniform(0.75, 1.2), rng.uniform(0.6, 1.1), rng.uniform(0.35, 0.5), closed=True)
+    _shelves(m, rng, rng.uniform(0.75, 1.5), rng.uniform(0.6, 1.2), rng.uniform(0.35, 0.55), closed=True)
 
 
 def _wardrobe(m, rng):
-    _shelves(m, rng, rng.uniform(1.7, 2.1), rng.uniform(0.8, 1.4), rng.uniform(0.5, 0.65), closed=True)
+    _shelves(m, rng, rng.uniform(1.5, 2.1), rng.uniform(0.7, 1.4), rng.uniform(0.45, 0.65), closed=True)
 
 
 # -- kitchen ---------------------------------------------------------------------------------------
@@ -216,20 +216,20 @@ def _handle(m, rng, r_at, z_mid, size, thick):
 
 
 def _mug(m, rng):
-    r, h = rng.uniform(0.04, 0.05), rng.uniform(0.085, 0.11)
-    _vessel(m, rng, r, r * rng.uniform(0.98, 1.05), h, wall=0.005)
+    r, h = rng.uniform(0.04, 0.05), rng.uniform(0.07, 0.11)
+    _vessel(m, rng, r * rng.uniform(0.85, 1.0), r, h, wall=0.005)
     _handle(m, rng, r, h * 0.5, h * rng.uniform(0.28, 0.36), rng.uniform(0.006, 0.009))
 
 
 def _cup(m, rng):
-    r_top, h = rng.uniform(0.045, 0.055), rng.uniform(0.05, 0.07)
-    r_bot = r_top * rng.uniform(0.6, 0.78)
+    r_top, h = rng.uniform(0.045, 0.055), rng.uniform(0.05, 0.08)
+    r_bot = r_top * rng.uniform(0.6, 0.88)
     _vessel(m, rng, r_bot, r_top, h, wall=0.004)
     _handle(m, rng, (r_bot + r_top) / 2, h * 0.5, h * rng.uniform(0.28, 0.36), rng.uniform(0.003, 0.005))
 
 
 def _glass(m, rng):
-    r, h = rng.uniform(0.035, 0.045), rng.uniform(0.09, 0.14)
+    r, h = rng.uniform(0.035, 0.045), rng.uniform(0.07, 0.14)
     _vessel(m, rng, r * rng.uniform(0.75, 0.95), r, h, wall=0.003)
 
 
@@ -258,14 +258,14 @@ def _bottle(m, rng):
 
 def _vase(m, rng):
     h = rng.uniform(0.2, 0.35)
-    belly, neck = rng.uniform(0.06, 0.1), rng.uniform(0.025, 0.045)
+    belly, neck = rng.uniform(0.05, 0.1), rng.uniform(0.02, 0.045)
     zb, zn = rng.uniform(0.3, 0.55), rng.uniform(0.75, 0.88)
     lip = neck * rng.uniform(1.2, 1.8)
     _profile_body(m, rng, [belly * 0.6, belly, neck, lip], [0, zb * h, zn * h, h])
 
 
 def _bowl(m, rng):
-    r, depth = rng.uniform(0.07, 0.12), rng.uniform(0.45, 0.75)
+    r, depth = rng.uniform(0.07, 0.12), rng.uniform(0.3, 0.75)
     s = np.linspace(0, np.pi / 2, 8)
     outer = np.stack([r * np.sin(s), r * depth * (1 - np.cos(s))], 1)
     outer[0, 0] = r * 0.35
@@ -275,21 +275,21 @@ def _bowl(m, rng):
 
 def _plate(m, rng):
     r = rng.uniform(0.1, 0.15)
-    well, rim = rng.uniform(0.55, 0.7), rng.uniform(0.012, 0.025)
+    well, rim = rng.uniform(0.4, 0.7), rng.uniform(0.012, 0.035)
     m.revolve([[0.0, 0.0], [r * well, 0.0], [r * (well + 0.1), rim * 0.7], [r, rim]], segments=32, caps=(False, False))
     m.cylinder((0, 0, -0.006), (0, 0, 0.0), r * well * 0.7, r * well * 0.72, segments=24)
 
 
 def _bucket(m, rng):
     r_bot, h = rng.uniform(0.1, 0.13), rng.uniform(0.22, 0.3)
-    r_top = r_bot * rng.uniform(1.1, 1.3)
+    r_top = r_bot * rng.uniform(1.1, 1.35)
     _vessel(m, rng, r_bot, r_top, h, wall=0.006)
-    m.torus((0, 0, h), r_top, rng.uniform(0.004, 0.007), rotation_x(np.pi / 2), arc=np.pi, segments=20, tube_segments=6)
+    m.torus((0, 0, h), r_top, rng.uniform(0.002, 0.005), rotation_x(np.pi / 2), arc=np.pi, segments=20, tube_segments=6)
 
 
 def _flower_pot(m, rng):
-    r_bot, h = rng.uniform(0.06, 0.11), rng.uniform(0.1, 0.22)
-    r_top = r_bot * rng.uniform(1.2, 1.45)
+    r_bot, h = rng.uniform(0.06, 0.11), rng.uniform(0.1, 0.25)
+    r_top = r_bot * rng.uniform(1.15, 1.45)
     _vessel(m, rng, r_bot, r_top, h, wall=0.008)
     band = rng.uniform(0.15, 0.25) * h
     m.cylinder((0, 0, h - band), (0, 0, h), r_top + 0.006, r_top + 0.008, caps=(True, False), segments=28)

@@ -24,11 +24,11 @@ __all__ = ["ScanConfig", "scan_mesh", "visible_points", "normalise_cloud"]
 class ScanConfig:
     """How a mesh is turned into a point cloud (lengths in units of the normalised cloud, radius 1)."""
 
-    noise_low: float = 0.004
+    noise_low: float = 0.005
     """Smallest per-cloud standard deviation of the Gaussian sensor noise."""
-    noise_high: float = 0.012
+    noise_high: float = 0.02
     """Largest per-cloud standard deviation of the Gaussian sensor noise."""
-    density_strength: float = 2.5
+    density_strength: float = 3.0
     """Largest log-ratio of the densest to the sparsest side (0: uniform density)."""
     partial: bool = False
     """Keep only the points visible from one random viewpoint (a single-view scan)."""
