@@ -87,6 +87,9 @@ def _check_shards(files: list[str], shard_info: dict[str, tuple]) -> None:
 def check_images(images: np.ndarray, where: str) -> np.ndarray:
     """Validate and convert wallpaper images to uint8 ``(N, H, W)`` (see the module docstring).
 
+    Shapes:
+        - images: ``(N, H, W)`` or ``(N, H, W, 3|4)``; returns ``(N, H, W)`` uint8.
+
     Raises:
         EquisymError: a shape or value that is not a stack of grey images.
     """
@@ -138,9 +141,10 @@ def _check_labels(labels: np.ndarray, n: int, where: str) -> np.ndarray:
 def read_wallpaper_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read one file, a manifest, a folder of ``*.h5`` shards or a glob into memory (concatenated).
 
-    Returns:
-        A dict with ``images`` uint8 ``(N, H, W)``, ``labels`` int64 ``(N,)``, ``lattice``,
-        ``origin``, ``source`` (and the optional ``angle``, ``shape``).
+    Shapes:
+        - returns ``images`` uint8 ``(N, H, W)``, ``labels`` int64 ``(N,)`` (ITA number − 1),
+          ``lattice`` ``(N, 2, 2)`` (rows a, b, pixels), ``origin`` ``(N, 2)``, ``source``
+          ``(N,)`` strings, and when present ``angle`` ``(N,)`` (degrees), ``shape`` ``(N,)``.
 
     Raises:
         EquisymError: a missing file or dataset, a shard missing from its set, images or

@@ -50,6 +50,9 @@ def symmetry_excess(T: np.ndarray, ops, B: np.ndarray, threshold: float | None =
             None: exact everywhere (every isometry refined).
         detail: also return ``(R (2, 2) int, t (2,) fractional)`` of the worst operation.
 
+    Shapes:
+        - T: ``(N, N)``; B: ``(2, 2)`` (columns a, b in pixels); ops: ``(R (2, 2), t (2,))`` each.
+
     Returns:
         The excess in [−1, 1] (−1 if there is no other local maximum), and with ``detail``
         the worst operation (None when the excess is −1 or only bounded).

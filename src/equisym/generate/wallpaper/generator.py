@@ -172,7 +172,13 @@ class WallpaperGenerator:
         return atoms_texture(ops, B, N, rng)
 
     def sample(self, index: int) -> WallpaperSample:
-        """Generate image ``index`` (≥ 0)."""
+        """Generate image ``index`` (≥ 0): a :class:`WallpaperSample` whose ``image`` is
+        ``(size, size)`` uint8 and exactly of the group ``label_of(index)`` (its texture passed
+        the check).
+
+        Raises:
+            EquisymError: a negative index, or no draw passed the check (see the class).
+        """
         if index < 0:
             raise EquisymError(f"sample index must be ≥ 0; got {index}")
         rng = np.random.default_rng([self.seed, int(index), 7])

@@ -38,8 +38,13 @@ def sample_lattice(group: PlaneGroup, rng: np.random.Generator, cell: tuple[floa
     """Draw a lattice for ``group``: conventional rows a, b (pixels), primitive rows (the same
     unless centred: a' = (a − b)/2, b' = (a + b)/2), the shape, the angle of a (degrees).
 
-    The primitive-cell scale ``sqrt(area)`` is uniform in ``cell`` (pixels) and the orientation
-    uniform in [0°, 360°), both independent of the group.
+    The shape is uniform over ``ALLOWED_SHAPES[group]`` (specialisations included), the
+    primitive-cell scale ``sqrt(area)`` uniform in ``cell`` (pixels) and the orientation
+    uniform in [0°, 360°), all independent of the group's other properties.
+
+    Shapes:
+        - returns conventional ``(2, 2)``, primitive ``(2, 2)`` (rows, pixels, x = column,
+          y = row), the shape name and the angle (float, degrees).
     """
     shape = ALLOWED_SHAPES[group.symbol][rng.integers(len(ALLOWED_SHAPES[group.symbol]))]
     L = rng.uniform(*cell)
