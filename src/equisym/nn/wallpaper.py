@@ -9,7 +9,7 @@ an MLP on symmetry scores. Nothing here reads files.
   (rot90 / flip of the whole image) when H and W are divisible by ``2 ** len(channels[1:])``
   (checked); invariant only approximately to other rotations.
 - :class:`SymmetryScoreMLP`: an MLP on the verifier's symmetry scores
-  (:mod:`equisym.data.wallpaper_verify`), which are computed in the data pipeline.
+  (:mod:`equisym.generate.wallpaper.verify`), which are computed in the data pipeline.
 
 All models return ``(B, 17)`` logits, or ``(B, 17 + 5)`` with ``hierarchical=True`` (group
 logits then rotation-order logits for orders 1, 2, 3, 4, 6).
