@@ -13,7 +13,11 @@ How an image is made (no cut-and-paste seams, exact symmetry by construction):
    drawn lattice with any translation outside the group may correlate above ``check``, and
    the content must not be flat. A failing texture is redrawn (``content_tries`` times), then
    the lattice is redrawn (``lattice_tries`` times); if nothing passes, :class:`EquisymError`
-   is raised. An image that fails the check is never returned.
+   is raised. An image that fails the check is never returned. The bar (:data:`DEFAULT_CHECK`
+   = 0.7 on the texture) is stricter than the independent verifier's (0.8 on the rendered
+   8-bit image), which covers the small rise of correlations through rendering. A lattice
+   redraw only happens where content keeps failing (small cells of some groups); there it
+   shifts that group's cell-size distribution slightly towards larger cells.
 4. Render: pixel ``p = (x, y) = (column, row)`` has fractional coordinates
    ``u = [a b]⁻¹ (p − o)``; ``T`` is read periodically with bilinear interpolation.
 """
