@@ -13,6 +13,7 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import molecule
+from ase.stress import voigt_6_to_full_3x3_stress as full_3x3
 
 from equisym.errors import EquisymError
 from equisym.geometry.rotations import random_rotation
@@ -20,11 +21,10 @@ from equisym.integrations.ase import EquisymCalculator
 from equisym.nn import PET
 from equisym.nn.symmetrize import Symmetrized
 
-metatomic_ase = pytest.importorskip("metatomic_ase")
-from equisym.integrations.metatomic import export_potential, reverse_edges  # noqa: E402
+from tests.conftest import require_module  # noqa: E402
 
-# metatomic files are TorchScript, which torch >= 2.10 reports as deprecated on every load
-pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.:DeprecationWarning")
+metatomic_ase = require_module("metatomic_ase", "export")
+from equisym.integrations.metatomic import export_potential, reverse_edges  # noqa: E402
 
 REPO_SRC = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "src")
 
@@ -183,3 +183,23 @@ def test_export_cli(tmp_path, capsys):
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "ecse.pt"]
+
+
+def test_ipi_metatomic_driver_runs_the_file(exported, tmp_path):
+    require_module("ipi", "export")
+    from ipi.pes.metatomic import MetatomicDriver
+    from ipi.utils.units import unit_to_internal, unit_to_user
+
+    folder, _ = exported
+    atoms = _periodic()
+    atoms.write(tmp_path / "template.xyz")
+    cell = unit_to_internal("length", "angstrom", atoms.cell.array.T)  # i-PI: atomic units, vectors as columns
+    with warnings.catch_warnings():  # the driver re-enables torch's TorchScript deprecation warnings
+        warnings.simplefilter("ignore", DeprecationWarning)
+        driver = MetatomicDriver(str(tmp_path / "template.xyz"), str(folder / "ecse.pt"))
+        energy, forces, virial, _ = driver(cell, unit_to_internal("length", "angstrom", atoms.positions))
+    ref = _results(atoms, metatomic_ase.MetatomicCalculator(str(folder / "ecse.pt")), stress=True)
+    assert abs(unit_to_user("energy", "electronvolt", energy) - ref["energy"]) <= 1e-9 * abs(ref["energy"])
+    np.testing.assert_allclose(unit_to_user("force", "ev/ang", forces), ref["forces"], rtol=0, atol=1e-9)
+    stress = -unit_to_user("energy", "electronvolt", virial) / atoms.get_volume()
+    np.testing.assert_allclose(stress, full_3x3(ref["stress"]), rtol=0, atol=1e-9)
