@@ -29,10 +29,13 @@ def in_ci() -> bool:
 
 
 def skip_or_fail(reason: str, *, required_in_ci: bool) -> NoReturn:
-    """Skip the current test, or fail it when CI must run it (``required_in_ci`` and :func:`in_ci`)."""
+    """Skip the current test, or fail it when CI must run it (``required_in_ci`` and :func:`in_ci`).
+
+    Called at a test module's top level, it skips (or fails) the whole module.
+    """
     if required_in_ci and in_ci():
         pytest.fail(f"{reason}; CI must run this test, so it fails instead of skipping", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

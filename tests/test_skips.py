@@ -43,6 +43,22 @@ def test_require_module_names_the_extra(monkeypatch):
         require_module("equisym_no_such_module", extra="dos")
 
 
+def test_require_module_at_module_level_skips_the_module(tmp_path):
+    test = tmp_path / "test_needs_module.py"
+    test.write_text(
+        "from tests.conftest import require_module\n"
+        "require_module('equisym_no_such_module', extra='dos')\n"
+        "def test_a():\n    assert False\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    # a module skipped whole runs no test: exit code 5 (no tests ran), not a failure
+    assert done.returncode in (0, 5) and "1 skipped" in done.stdout, done.stdout + done.stderr
+
+
 def _run_shared_data_test(tmp_path, ci: bool) -> subprocess.CompletedProcess:
     test = tmp_path / "test_needs_data.py"
     test.write_text("def test_needs_data(shared_data):\n    assert shared_data.is_dir()\n")
