@@ -79,12 +79,12 @@ def _armchair(m, rng):
 
 def _stool(m, rng, tall: bool = False):
     r = rng.uniform(0.14, 0.21)
-    h = rng.uniform(0.55, 0.8) if tall else rng.uniform(0.4, 0.62)
+    h = rng.uniform(0.55, 0.8) if tall else rng.uniform(0.4, 0.68)
     t = rng.uniform(0.03, 0.06)
     m.cylinder((0, 0, h - t), (0, 0, h), r, segments=24)
     count = 3 if rng.random() < 0.5 else 4
     _legs(m, rng, r * 0.75, r * 0.75, h - t, rng.uniform(0.022, 0.04), count=count, splay=rng.uniform(0.0, 0.3))
-    if rng.random() < (0.8 if tall else 0.15):  # foot ring
+    if rng.random() < (0.7 if tall else 0.3):  # foot ring
         m.torus((0, 0, h * rng.uniform(0.28, 0.38)), r * rng.uniform(0.85, 1.0), rng.uniform(0.008, 0.015))
 
 
@@ -216,14 +216,14 @@ def _handle(m, rng, r_at, z_mid, size, thick):
 
 
 def _mug(m, rng):
-    r, h = rng.uniform(0.04, 0.05), rng.uniform(0.07, 0.11)
-    _vessel(m, rng, r * rng.uniform(0.85, 1.0), r, h, wall=0.005)
+    r, h = rng.uniform(0.04, 0.05), rng.uniform(0.065, 0.11)
+    _vessel(m, rng, r * rng.uniform(0.8, 1.0), r, h, wall=0.005)
     _handle(m, rng, r, h * 0.5, h * rng.uniform(0.28, 0.36), rng.uniform(0.006, 0.009))
 
 
 def _cup(m, rng):
-    r_top, h = rng.uniform(0.045, 0.055), rng.uniform(0.05, 0.08)
-    r_bot = r_top * rng.uniform(0.6, 0.88)
+    r_top, h = rng.uniform(0.045, 0.055), rng.uniform(0.05, 0.085)
+    r_bot = r_top * rng.uniform(0.65, 0.92)
     _vessel(m, rng, r_bot, r_top, h, wall=0.004)
     _handle(m, rng, (r_bot + r_top) / 2, h * 0.5, h * rng.uniform(0.28, 0.36), rng.uniform(0.003, 0.005))
 
@@ -275,7 +275,7 @@ def _bowl(m, rng):
 
 def _plate(m, rng):
     r = rng.uniform(0.1, 0.15)
-    well, rim = rng.uniform(0.4, 0.7), rng.uniform(0.012, 0.035)
+    well, rim = rng.uniform(0.4, 0.7), rng.uniform(0.012, 0.045)
     m.revolve([[0.0, 0.0], [r * well, 0.0], [r * (well + 0.1), rim * 0.7], [r, rim]], segments=32, caps=(False, False))
     m.cylinder((0, 0, -0.006), (0, 0, 0.0), r * well * 0.7, r * well * 0.72, segments=24)
 
@@ -297,11 +297,11 @@ def _flower_pot(m, rng):
 
 # -- lamps, vehicles, electronics ------------------------------------------------------------------
 def _lamp(m, rng, floor: bool):
-    base_r = rng.uniform(0.14, 0.2) if floor else rng.uniform(0.06, 0.1)
-    pole = rng.uniform(1.3, 1.7) if floor else rng.uniform(0.25, 0.45)
+    base_r = rng.uniform(0.12, 0.2) if floor else rng.uniform(0.06, 0.12)
+    pole = rng.uniform(0.9, 1.7) if floor else rng.uniform(0.25, 0.6)
     m.cylinder((0, 0, 0), (0, 0, 0.02), base_r, segments=24)
     m.cylinder((0, 0, 0.02), (0, 0, pole), rng.uniform(0.008, 0.015), segments=8, caps=(False, False))
-    shade_h = rng.uniform(0.18, 0.3) if floor else rng.uniform(0.12, 0.2)
+    shade_h = rng.uniform(0.18, 0.35) if floor else rng.uniform(0.12, 0.25)
     r_bot = shade_h * rng.uniform(0.8, 1.3)
     m.cylinder((0, 0, pole - shade_h * 0.4), (0, 0, pole + shade_h * 0.6), r_bot, r_bot * rng.uniform(0.5, 0.85), caps=(False, False), segments=24)
 
@@ -320,7 +320,7 @@ def _aircraft(m, rng, glider: bool):
     z = np.linspace(-length / 2, length / 2, 12)
     radius = r * np.clip(np.minimum((z + length / 2) / (0.3 * length), (length / 2 - z) / (0.12 * length)), 0.05, 1) ** 0.5
     m.revolve(np.stack([radius, z], 1), rotation=rotation_y(np.pi / 2), segments=16, caps=(False, False))
-    span = length * (rng.uniform(1.6, 2.2) if glider else rng.uniform(0.9, 1.2))
+    span = length * (rng.uniform(1.3, 2.2) if glider else rng.uniform(0.9, 1.5))
     chord = length * (rng.uniform(0.06, 0.09) if glider else rng.uniform(0.12, 0.18))
     sweep = 0.0 if glider else rng.uniform(0.05, 0.3) * span / 2
     x0 = rng.uniform(-0.05, 0.1) * length
@@ -334,7 +334,7 @@ def _aircraft(m, rng, glider: bool):
     stab_z = r * 0.5 + (fin_h if glider else 0.0)
     stab = span * (0.12 if glider else 0.18)
     m.prism([[tail + chord * 0.4, -stab], [tail + chord * 0.4, stab], [tail, stab], [tail, -stab]], 0.008 * length, centre=(0, 0, stab_z))
-    if not glider:
+    if not glider and rng.random() < 0.75:
         engines = 2 if rng.random() < 0.7 else 4
         for k in range(engines):
             y = span / 2 * (0.35 if engines == 2 else (0.3, 0.6)[k // 2]) * (1 if k % 2 == 0 else -1)

@@ -26,9 +26,9 @@ class ScanConfig:
 
     noise_low: float = 0.005
     """Smallest per-cloud standard deviation of the Gaussian sensor noise."""
-    noise_high: float = 0.02
+    noise_high: float = 0.025
     """Largest per-cloud standard deviation of the Gaussian sensor noise."""
-    density_strength: float = 3.0
+    density_strength: float = 3.5
     """Largest log-ratio of the densest to the sparsest side (0: uniform density)."""
     partial: bool = False
     """Keep only the points visible from one random viewpoint (a single-view scan)."""
