@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> None:
 
     out = args.out or os.path.join("runs", Path(args.config).stem, datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
     args.out = out
-    metrics = train(load_yaml(args.config), out, args.override, resume=args.resume)
+    metrics = train(load_yaml(args.config), out, args.override, resume=args.resume, config_dir=Path(args.config).parent)
     if metrics:
         print(f"run folder: {out}")
         print_summary(metrics)

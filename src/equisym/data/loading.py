@@ -12,12 +12,13 @@ def _one_thread(_: int) -> None:
 
 
 def loader_workers(num_workers: int) -> dict:
-    """``DataLoader`` keyword arguments for ``num_workers`` batch-building processes: persistent
-    (one copy of the dataset and collate function per worker for the whole fit, so random
-    streams continue across epochs instead of restarting) and one torch thread each (they
-    build batches beside a training process that already uses the cores)."""
+    """``DataLoader`` keyword arguments for ``num_workers`` batch-building processes: started
+    anew each epoch, so their random streams are seeded from that epoch's seed (the trainer
+    seeds every epoch from (seed, epoch); a resumed run replays the same epochs), and one
+    torch thread each (they build batches beside a training process that already uses the
+    cores)."""
     return {
         "num_workers": num_workers,
-        "persistent_workers": num_workers > 0,
+        "persistent_workers": False,
         "worker_init_fn": _one_thread if num_workers > 0 else None,
     }

@@ -16,9 +16,12 @@ class TrainerConfig:
     """Options passed to the Lightning ``Trainer`` (see its documentation for details)."""
 
     max_epochs: int = 20
-    """Number of passes over the training set."""
+    """Number of passes over the training set (> 0). Together with the data size and batch size
+    it fixes the number of optimizer steps, and every schedule is counted in those steps."""
     max_time: str | None = None
-    """Wall-clock limit ``"DD:HH:MM:SS"``; training stops cleanly when reached."""
+    """Safety stop only: wall-clock limit ``"DD:HH:MM:SS"`` after which training stops cleanly
+    (a warning, and ``training.stopped_by_max_time: true`` in ``metrics.json``). No schedule
+    depends on it."""
     accelerator: str = "auto"
     """``"cpu"``, ``"gpu"`` or ``"auto"``."""
     devices: int | str = 1
@@ -39,8 +42,12 @@ class TrainerConfig:
     """Validate every N epochs."""
     log_every_n_steps: int = 10
     """Step-level logging interval."""
-    progress_bar: bool = True
-    """Show a progress bar."""
+    progress_bar: bool = False
+    """Show a progress bar (the console shows one summary line per epoch either way)."""
+    logger: Literal["csv", "tensorboard"] = "csv"
+    """Where step and epoch metrics go besides ``metrics.csv`` (always written):
+    ``tensorboard`` also writes TensorBoard event files into the run folder (needs the
+    ``tensorboard`` package)."""
     deterministic: bool = False
     """Ask torch for deterministic algorithms."""
     ema_decay: float | None = None
@@ -64,6 +71,8 @@ class TrainerConfig:
     run with an error."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_epochs, int) and self.max_epochs <= 0:
+            raise EquisymError(f"trainer.max_epochs must be a positive number of epochs, got {self.max_epochs}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise EquisymError(f"trainer.ema_decay must lie in (0, 1) (e.g. 0.999) or be null, got {self.ema_decay}")
         if self.stop_on_divergence is not None and not self.stop_on_divergence > 1:
@@ -77,7 +86,7 @@ class TrainerConfig:
     def lightning_kwargs(self) -> dict:
         kwargs = to_dict(self)
         kwargs.pop("progress_bar")
-        for name in ("ema_decay", "snapshots", "snapshot_every_n_epochs", "stop_on_divergence"):
+        for name in ("logger", "ema_decay", "snapshots", "snapshot_every_n_epochs", "stop_on_divergence"):
             kwargs.pop(name)
         kwargs["enable_progress_bar"] = self.progress_bar
         return kwargs
@@ -104,10 +113,15 @@ class OptimConfig:
     momentum: float = 0.9
     """Momentum (SGD only)."""
     scheduler: Literal["none", "plateau", "cosine", "step"] = "none"
-    """LR schedule: ``plateau`` (on the monitored validation metric), ``cosine`` (to ``min_lr``
-    over ``trainer.max_epochs``), ``step`` (× ``gamma`` every ``step_size`` epochs)."""
-    warmup_epochs: int = 0
-    """Linear warm-up epochs before ``cosine``/``step`` schedules."""
+    """LR schedule, updated after every optimizer step: ``cosine`` (from ``lr`` to ``min_lr``
+    over all optimizer steps of the run after the warm-up), ``step`` (× ``gamma`` every
+    ``step_size`` epochs), ``plateau`` (× ``factor`` after ``patience`` validation epochs
+    without improvement of the monitored metric), ``none`` (constant after the warm-up)."""
+    warmup_epochs: float = 0
+    """Linear warm-up from ``lr / W`` to ``lr`` over this many epochs (added to
+    ``warmup_steps``); not with ``plateau``."""
+    warmup_steps: int = 0
+    """Linear warm-up over this many optimizer steps (added to ``warmup_epochs``)."""
     min_lr: float = 0.0
     """Final LR of the cosine schedule."""
     factor: float = 0.1
@@ -118,6 +132,17 @@ class OptimConfig:
     """Epochs between step reductions."""
     gamma: float = 0.5
     """LR factor of the step schedule."""
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise EquisymError(f"optim.lr must be > 0, got {self.lr}")
+        if self.min_lr < 0 or self.warmup_epochs < 0 or self.warmup_steps < 0:
+            raise EquisymError(
+                f"optim.min_lr, optim.warmup_epochs and optim.warmup_steps must be >= 0, "
+                f"got {self.min_lr}, {self.warmup_epochs} and {self.warmup_steps}"
+            )
+        if self.scheduler == "step" and self.step_size < 1:
+            raise EquisymError(f"optim.step_size must be >= 1 epoch, got {self.step_size}")
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Training runs: validate the config, set up the data, write the run folder, fit, evaluate.
 
-:func:`train` does this the same way for every task: validate the config, set up the data
-(before writing anything), write the run directory (``config.yaml``, ``train.log``,
-``metrics.csv``, ``best.ckpt``, ``last.ckpt``, ``metrics.json``, ``learning_curves.png``),
-resume from ``last.ckpt``, multi-process training through Lightning's DDP.
+:func:`train` does this the same way for every task: validate the config and the run folder
+and set up the data before writing anything; write the run folder (``config.yaml``,
+``train.log``, ``metrics.csv``, ``best.ckpt``, ``last.ckpt`` and ``last.prev.ckpt``,
+``metrics.json``, ``learning_curves.png``); resume from ``last.ckpt`` exactly where an
+uninterrupted run would be; multi-process training through Lightning's DDP.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ import functools
 import json
 import logging
 import os
-import time
 from pathlib import Path
 
 import lightning as L
-import torch
 import yaml
 
 from equisym.config import to_dict
 from equisym.errors import EquisymError
 from equisym.inference.runtime import flush_denormals
-from equisym.train.callbacks import DivergenceStop, EpochSummary, ema_step
-from equisym.train.checkpoint import load_checkpoint, read_resume_checkpoint
+from equisym.train.callbacks import DivergenceStop, EpochSeeds, EpochSummary, RunClock, ema_step
+from equisym.train.checkpoint import load_checkpoint
+from equisym.train.metrics_log import CSVMetricsLogger
 from equisym.train.plots import plot_learning_curves
+from equisym.train.run_folder import check_fresh, check_resume_config, check_writable, finished_message, pick_resume_checkpoint
+from equisym.train.run_logging import quiet_console
+from equisym.train.saving import LAST, BestCheckpoint, LastCheckpoint
 from equisym.train.task import load_config
 
 __all__ = ["train", "global_rank", "log"]
@@ -43,146 +46,200 @@ def global_rank() -> int:
     return node * per_node + local
 
 
-def _setup_file_log(out: Path) -> logging.Handler:
-    handler = logging.FileHandler(out / "train.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("equisym", "lightning.pytorch", "lightning.fabric"):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-    return handler
+def _check_training_set(datamodule: L.LightningDataModule) -> None:
+    """Refuse a training set without a single batch (after ``setup("fit")``)."""
+    try:
+        loader = datamodule.train_dataloader()
+    except Exception:  # noqa: BLE001 - a loader that needs the trainer is checked by Lightning later
+        return
+    dataset = getattr(loader, "dataset", None)
+    size = len(dataset) if hasattr(dataset, "__len__") else None
+    if size == 0:
+        raise EquisymError("the training set is empty (0 samples): check the data paths and sizes in the data section")
+    try:
+        batches = len(loader)
+    except TypeError:
+        return
+    if batches == 0:
+        raise EquisymError(
+            f"the training set gives no batch: {size} samples with batch size {getattr(loader, 'batch_size', '?')} "
+            "and incomplete batches dropped; lower data.batch_size"
+        )
 
 
-def _remove_file_log(handler: logging.Handler) -> None:
-    for name in ("equisym", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).removeHandler(handler)
-    handler.close()
+def _loggers(cfg, out: Path, resume_epoch: int | None) -> list:
+    loggers: list = [CSVMetricsLogger(out, keep_until_epoch=resume_epoch)]
+    if cfg.trainer.logger == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(out, name="tensorboard", version=""))
+    return loggers
 
 
-def _check_resume(out: Path, cfg_dict: dict) -> None:
-    last = out / "last.ckpt"
-    if not last.exists():
-        raise EquisymError(f"cannot resume: {last} does not exist")
-    saved_path = out / "config.yaml"
-    if saved_path.exists():
-        saved = yaml.safe_load(saved_path.read_text())
-        for key in set(saved) | set(cfg_dict):
-            if key == "trainer":
-                continue
-            if saved.get(key) != cfg_dict.get(key):
-                raise EquisymError(
-                    f"cannot resume {out}: the config's '{key}' section differs from the run's config.yaml "
-                    "(only trainer options may change on resume)"
-                )
+def _require_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        try:
+            import tensorboardX  # noqa: F401
+        except ImportError:
+            raise EquisymError(
+                "trainer.logger: tensorboard needs the tensorboard package (pip install tensorboard), "
+                "or use trainer.logger: csv"
+            ) from None
 
 
-def _validate_final_weights(trainer, module, datamodule, checkpoint, best_path: Path) -> None:
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _validate_final_weights(trainer: L.Trainer, module, datamodule, best: BestCheckpoint) -> None:
     """With ``check_val_every_n_epoch > 1`` the last epochs of a run (often its best, at the
     end of the LR schedule) may never be validated: validate the final weights once and make
     them ``best.ckpt`` if they beat the best validated score (or if nothing was validated)."""
     results = trainer.validate(module, datamodule=datamodule, verbose=False)
-    score = results[0].get(checkpoint.monitor) if results else None
-    if score is None:
-        return
-    best = checkpoint.best_model_score
-    better = best is None or (score < float(best) if checkpoint.mode == "min" else score > float(best))
-    if better:
-        trainer.save_checkpoint(best_path)
-        checkpoint.best_model_path = str(best_path)
-        checkpoint.best_model_score = torch.tensor(score)
+    score = results[0].get(best.monitor) if results else None
+    if score is not None:
+        best.consider(trainer, float(score), results[0].get(best.tie_breaker))
 
 
-def train(config: dict, out_dir: str | os.PathLike, overrides: list[str] | None = None, resume: bool = False) -> dict:
+def _stopped_by_max_time(trainer: L.Trainer, max_epochs: int) -> bool:
+    from lightning.pytorch.callbacks import Timer
+
+    for callback in trainer.callbacks:
+        if isinstance(callback, Timer):
+            remaining = callback.time_remaining()
+            return trainer.current_epoch < max_epochs and remaining is not None and remaining <= 0
+    return False
+
+
+def train(
+    config: dict,
+    out_dir: str | os.PathLike,
+    overrides: list[str] | None = None,
+    resume: bool = False,
+    config_dir: str | os.PathLike | None = None,
+) -> dict:
     """Train a task from a config mapping into ``out_dir``; return the final metrics.
 
+    Args:
+        config: the config mapping (parsed YAML).
+        out_dir: the run folder: new or empty, or (with ``resume``) an earlier run.
+        overrides: ``key=value`` overrides of the config.
+        resume: continue the run in ``out_dir`` from ``last.ckpt`` (``last.prev.ckpt`` if that
+            is unreadable). A finished run is left as it is: one line says so, and the result
+            is an empty dict.
+        config_dir: folder of the config file; relative data paths in ``config`` resolve
+            against it (default: the current folder).
+
     Raises:
-        EquisymError: invalid config or data (nothing written), an existing run without
-            ``resume``, or a resume whose config differs in anything but trainer options.
+        EquisymError: invalid config or data, an empty training set, an ``out_dir`` that cannot
+            be written or holds something else (an existing run without ``resume``, files
+            that are not a run), or a resume whose config differs in anything but trainer
+            options. Nothing is written before these checks pass.
     """
-    task, cfg = load_config(config, overrides)
+    task, cfg = load_config(config, overrides, base_dir=config_dir if config_dir is not None else os.getcwd())
     cfg_dict = to_dict(cfg)
     out = Path(out_dir)
     rank0 = global_rank() == 0
+    if cfg.trainer.logger == "tensorboard":
+        _require_tensorboard()
+    ckpt_path, resume_epoch = None, None
+    if resume:
+        check_resume_config(out, cfg_dict)
+        note = finished_message(out, cfg.trainer.max_epochs, cfg.trainer.max_time)
+        if note is not None:
+            if rank0:
+                print(note)
+            return {}
+        ckpt_path, resume_epoch = pick_resume_checkpoint(out)
+    elif rank0:
+        check_fresh(out)
     if rank0:
-        if resume:
-            _check_resume(out, cfg_dict)
-        elif (out / "last.ckpt").exists() or (out / "metrics.json").exists():
-            raise EquisymError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        check_writable(out)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     flush_denormals()
     datamodule = task.build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")  # data problems surface here, before anything is written
+    _check_training_set(datamodule)
     module = task.build_module(cfg)
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
-    handler = _setup_file_log(out) if rank0 else None
-    try:
-        from lightning.pytorch.callbacks import ModelCheckpoint
-        from lightning.pytorch.loggers import CSVLogger
+        _write_atomically(out / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
+    with quiet_console(out if rank0 else None):
+        return _fit(task, cfg, module, datamodule, out, ckpt_path, resume_epoch)
 
-        metric, mode = task.monitor
-        checkpoint = ModelCheckpoint(
-            dirpath=out, filename="best", monitor=metric, mode=mode, save_last=True, enable_version_counter=False
-        )
-        callbacks: list = [checkpoint, EpochSummary()]
-        divergence = None
-        if cfg.trainer.stop_on_divergence is not None:
-            divergence = DivergenceStop(cfg.trainer.stop_on_divergence)
-            callbacks.append(divergence)
-        if cfg.trainer.snapshots > 0:  # the last K epochs' weights, ranked by the step counter
-            callbacks.append(ModelCheckpoint(
-                dirpath=out / "snapshots", filename="{epoch}", monitor="step", mode="max",
-                save_top_k=cfg.trainer.snapshots, every_n_epochs=cfg.trainer.snapshot_every_n_epochs,
-                save_on_train_epoch_end=True, enable_version_counter=False,
-            ))
-        if cfg.trainer.ema_decay is not None:
-            from lightning.pytorch.callbacks import WeightAveraging
 
-            # not EMAWeightAveraging: its average also lerps integer buffers (BatchNorm counters,
-            # sparse-graph indices) and truncation corrupts them
-            callbacks.append(WeightAveraging(avg_fn=functools.partial(ema_step, decay=cfg.trainer.ema_decay)))
-        trainer = L.Trainer(
-            default_root_dir=out,
-            logger=CSVLogger(out, name="", version=""),
-            callbacks=callbacks,
-            num_sanity_val_steps=0,
-            **cfg.trainer.lightning_kwargs(),
+def _fit(task, cfg, module, datamodule, out: Path, ckpt_path: Path | None, resume_epoch: int | None) -> dict:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    metric, mode = task.monitor
+    clock = RunClock()
+    best = BestCheckpoint(out, metric, mode)
+    start = 0 if resume_epoch is None else resume_epoch + 1
+    callbacks: list = [EpochSeeds(cfg.seed, start), clock, EpochSummary(clock), best, LastCheckpoint(out)]
+    divergence = None
+    if cfg.trainer.stop_on_divergence is not None:
+        divergence = DivergenceStop(cfg.trainer.stop_on_divergence)
+        callbacks.insert(3, divergence)
+    if cfg.trainer.snapshots > 0:  # the last K epochs' weights, ranked by the step counter
+        callbacks.append(ModelCheckpoint(
+            dirpath=out / "snapshots", filename="{epoch}", monitor="step", mode="max",
+            save_top_k=cfg.trainer.snapshots, every_n_epochs=cfg.trainer.snapshot_every_n_epochs,
+            save_on_train_epoch_end=True, enable_version_counter=False,
+        ))
+    if cfg.trainer.ema_decay is not None:
+        from lightning.pytorch.callbacks import WeightAveraging
+
+        # not EMAWeightAveraging: its average also lerps integer buffers (BatchNorm counters,
+        # sparse-graph indices) and truncation corrupts them
+        callbacks.append(WeightAveraging(avg_fn=functools.partial(ema_step, decay=cfg.trainer.ema_decay)))
+    trainer = L.Trainer(
+        default_root_dir=out,
+        logger=_loggers(cfg, out, resume_epoch),
+        callbacks=callbacks,
+        num_sanity_val_steps=0,
+        **cfg.trainer.lightning_kwargs(),
+    )
+    if ckpt_path is not None:
+        log.info(f"resuming from epoch {resume_epoch + 1} of {ckpt_path}", extra={"console": True})
+    log.info(f"training task {task.name} into {out} ({sum(p.numel() for p in module.parameters())} parameters)")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=None if ckpt_path is None else str(ckpt_path), weights_only=True)
+    if cfg.trainer.check_val_every_n_epoch > 1:
+        _validate_final_weights(trainer, module, datamodule, best)
+    if not trainer.is_global_zero:
+        return {}
+    by_time = _stopped_by_max_time(trainer, cfg.trainer.max_epochs)
+    if by_time:
+        log.warning(
+            f"trainer.max_time ({cfg.trainer.max_time}) stopped training after {trainer.current_epoch} of "
+            f"{cfg.trainer.max_epochs} epochs; the schedules assumed all of them (metrics.json: training.stopped_by_max_time)"
         )
-        if resume:
-            epoch = read_resume_checkpoint(out / "last.ckpt").checkpoint.get("epoch", 0)  # refuses unsafe files
-            log.info(f"resuming from epoch {epoch + 1} of {out / 'last.ckpt'}")
-        start = time.time()
-        log.info(f"training task {task.name} into {out} ({sum(p.numel() for p in module.parameters())} parameters)")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(out / "last.ckpt") if resume else None, weights_only=True)
-        if cfg.trainer.check_val_every_n_epoch > 1:
-            _validate_final_weights(trainer, module, datamodule, checkpoint, out / "best.ckpt")
-        if not trainer.is_global_zero:
-            return {}
-        elapsed = time.time() - start
-        best = checkpoint.best_model_path or str(out / "last.ckpt")
-        if os.path.exists(best):
-            module.load_state_dict(load_checkpoint(best)["state_dict"])
-        module.to(trainer.strategy.root_device).eval()  # Lightning's teardown left it on the CPU
-        extra = task.after_training(module, datamodule, cfg, Path(best))
-        if extra:
-            log.info(f"after training: {json.dumps(extra)}")
-        metrics = task.evaluate(module, datamodule, cfg, out, {})
-        metrics.update(extra)
-        metrics["training"] = {
-            "epochs": trainer.current_epoch,
-            "diverged_at_epoch": None if divergence is None else divergence.diverged_at_epoch,
-            "wall_time_s": round(elapsed, 1),
-            "best_checkpoint": os.path.basename(best),
-            "monitor": metric,
-            "best_score": None if checkpoint.best_model_score is None else float(checkpoint.best_model_score),
-            "parameters": sum(p.numel() for p in module.parameters()),
-        }
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        plot_learning_curves(out / "metrics.csv", out / "learning_curves.png")
-        log.info(f"done: {json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)})}")
-        return metrics
-    finally:
-        if handler is not None:
-            _remove_file_log(handler)
+    best_path = best.best_model_path or str(out / LAST)
+    if os.path.exists(best_path):
+        module.load_state_dict(load_checkpoint(best_path)["state_dict"])
+    module.to(trainer.strategy.root_device).eval()  # Lightning's teardown left it on the CPU
+    extra = task.after_training(module, datamodule, cfg, Path(best_path))
+    if extra:
+        log.info(f"after training: {json.dumps(extra)}")
+    metrics = task.evaluate(module, datamodule, cfg, out, {})
+    metrics.update(extra)
+    metrics["training"] = {
+        "epochs": trainer.current_epoch,
+        "optimizer_steps": trainer.global_step,
+        "stopped_by_max_time": by_time,
+        "diverged_at_epoch": None if divergence is None else divergence.diverged_at_epoch,
+        "wall_time_s": round(clock.total(), 1),
+        "best_checkpoint": os.path.basename(best_path),
+        "best_epoch": best.best_epoch,
+        "monitor": metric,
+        "best_score": best.best_score,
+        "parameters": sum(p.numel() for p in module.parameters()),
+    }
+    _write_atomically(out / "metrics.json", json.dumps(metrics, indent=2))
+    plot_learning_curves(out / "metrics.csv", out / "learning_curves.png")
+    log.info(f"done: {json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)})}")
+    return metrics

@@ -9,7 +9,7 @@ a trained module.
 
 from __future__ import annotations
 
-import time
+import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -18,7 +18,8 @@ import torch
 
 from equisym.config import apply_overrides, from_dict, to_dict
 from equisym.errors import EquisymError
-from equisym.train.schedules import configure_optimizers
+from equisym.train.paths import check_batch_sizes, resolve_paths
+from equisym.train.schedules import configure_optimizers, total_steps
 
 __all__ = ["Task", "TASKS", "register_task", "load_config", "TaskModule"]
 
@@ -72,15 +73,33 @@ def _ensure_tasks() -> None:
     import equisym.train.tasks  # noqa: F401  (registers the tasks)
 
 
-def load_config(data: dict, overrides: list[str] | None = None) -> tuple[Task, Any]:
-    """Validate a config mapping (after ``key=value`` overrides) against its task's dataclass."""
+def load_config(
+    data: dict, overrides: list[str] | None = None, base_dir: str | os.PathLike | None = None
+) -> tuple[Task, Any]:
+    """Validate a config mapping (after ``key=value`` overrides) against its task's dataclass.
+
+    Args:
+        data: the config mapping (parsed YAML).
+        overrides: ``key=value`` overrides, applied after ``base_dir`` resolution: their
+            relative paths resolve against the current directory.
+        base_dir: folder of the config file: relative data paths written in ``data`` resolve
+            against it (see :func:`equisym.train.paths.resolve_paths`); None: the current directory.
+
+    Raises:
+        EquisymError: unknown task, unknown key, wrong type, or an invalid value (e.g. a
+            ``batch_size`` <= 0).
+    """
     _ensure_tasks()
-    data = apply_overrides(dict(data), overrides or [])
-    name = data.get("task")
+    data = dict(data)
+    name = apply_overrides(dict(data), overrides or []).get("task")
     if name not in TASKS:
         raise EquisymError(f"config key 'task' must be one of {', '.join(sorted(TASKS))}; got {name!r}")
     task = TASKS[name]
+    if base_dir is not None:
+        data = resolve_paths(task.config_class, data, Path(base_dir))
+    data = resolve_paths(task.config_class, apply_overrides(data, overrides or []), Path.cwd())
     cfg = task.expand(from_dict(task.config_class, data))
+    check_batch_sizes(cfg)
     return task, cfg
 
 
@@ -105,17 +124,13 @@ class TaskModule(L.LightningModule):
 
         finish_checkpoint(checkpoint, to_dict(self.cfg))
 
-    def on_train_start(self) -> None:
-        self._train_start = time.time()
-
-    def elapsed_time_fraction(self) -> float | None:
-        """Elapsed fraction of ``trainer.max_time`` since training (re)started, in [0, 1];
-        None without a time budget. For schedules that follow the wall clock."""
-        budget = self.cfg.trainer.max_time_seconds
-        if budget is None:
-            return None
-        start = getattr(self, "_train_start", None)
-        return 0.0 if start is None else min(1.0, (time.time() - start) / max(budget, 1.0))
+    def training_progress(self) -> float:
+        """Fraction of the run's optimizer steps done, in [0, 1]: ``global_step`` over
+        ``trainer.estimated_stepping_batches`` (0 before training). Task schedules (loss ramps,
+        freezes) follow it, so they depend on data size, batch size and epochs only."""
+        if self._trainer is None:
+            return 0.0
+        return min(1.0, max(0.0, self.global_step / total_steps(self._trainer)))
 
 
 def _version() -> str:

@@ -24,7 +24,6 @@ number of frames per structure.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -105,10 +104,6 @@ class PotentialConfig(RunConfig):
     """Loss weighting."""
     augment: bool = True
     """Random O(3) rotation of every training structure at every step."""
-    lr_by_time: bool = False
-    """With ``trainer.max_time`` set and ``optim.scheduler: none``: linear warm-up over the first
-    2 % of the time, then a cosine decay from ``optim.lr`` to ``optim.min_lr`` over the wall-clock
-    budget (so a fixed-time benchmark ends with a decayed learning rate)."""
     eval: PotentialEvalConfig = field(default_factory=PotentialEvalConfig)
     """Evaluation options."""
 
@@ -158,21 +153,6 @@ class PotentialModule(TaskModule):
         self.sigma.copy_(sig)
         self.sigma0.copy_(sig)
         self.initialized.fill_(True)
-
-    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        cfg = self.cfg
-        if not cfg.lr_by_time or not cfg.trainer.max_time:
-            return
-        frac = self.elapsed_time_fraction()
-        lr0, floor = cfg.optim.lr, cfg.optim.min_lr
-        if frac < 0.02:
-            lr = lr0 * (frac / 0.02 * 0.9 + 0.1)
-        else:
-            lr = floor + (lr0 - floor) * 0.5 * (1 + math.cos(math.pi * (frac - 0.02) / 0.98))
-        for opt in self.trainer.optimizers:
-            for group in opt.param_groups:
-                group["lr"] = lr
-        self.log("lr", lr, on_step=False, on_epoch=True, batch_size=1)
 
     def _predict(self, batch: dict, rotation: torch.Tensor | None, training: bool) -> dict:
         graph = batch["graph"]
@@ -346,8 +326,6 @@ class Potential(Task):
 
     def expand(self, cfg: PotentialConfig) -> PotentialConfig:
         entry, model_cfg = expand_model_section(cfg.model)
-        if cfg.lr_by_time and cfg.optim.scheduler != "none":
-            raise EquisymError("lr_by_time replaces the epoch schedule: set optim.scheduler: none")
         if cfg.eval.n_rotations < 1:
             raise EquisymError("eval.n_rotations must be >= 1")
         return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
