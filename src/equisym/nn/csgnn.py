@@ -186,6 +186,17 @@ CSGNN_PRESETS: dict[str, dict] = {
         head_dims=[512, 256],
         dropout=0.14,
     ),
+    # For tests: level 2 (162 vertices), R = 4, 2 sub-spheres, narrow layers.
+    "tiny": dict(
+        level=2,
+        num_shells=4,
+        in_channels=2,
+        graph_dims=[8, 16, 16],
+        graph_depth=[0, 0, 0],
+        radial_dims=[8, 16, 16],
+        radial_layers=[1, 1, 1],
+        head_dims=[16],
+    ),
     # Trains on 2 CPU cores in minutes: level 3 (642 vertices), R = 8, 4 sub-spheres.
     "small": dict(
         level=3,

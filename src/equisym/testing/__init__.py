@@ -1,5 +1,11 @@
 """Public helpers to test the symmetry of any function or model.
 
+- this module: :func:`equivariance_error`, :func:`assert_equivariant`, :func:`assert_invariant`
+  and :func:`rotate_points`, for any function and group;
+- :mod:`equisym.testing.conformance`: the model conformance suite (symmetry with a broken copy,
+  forces, batching, save/load, TorchScript), in float32 and float64;
+- :mod:`equisym.testing.model_specs`: the conformance specs of equisym's registered models.
+
 Symmetry is tested, never assumed. These helpers take a function, an input, a list of
 group elements and the way an element acts on inputs (and outputs), and measure the worst
 deviation from exact equivariance. Group actions are applied in float64 and the result is
