@@ -121,7 +121,7 @@ class WallpaperGenerator:
         photos: str | None = None,
         max_texture: int = 96,
         check: float | None = DEFAULT_CHECK,
-        content_tries: int = 6,
+        content_tries: int = 16,
         lattice_tries: int = 12,
     ) -> None:
         if isinstance(groups, str):
