@@ -181,7 +181,7 @@ def neighbor_list(
             than this (Å) along any axis.
 
     Returns:
-        A full :class:`NeighborList`, pairs sorted by centre then neighbour.
+        A full :class:`NeighborList`, pairs sorted by centre (non-periodic: then by neighbour).
 
     Raises:
         EquisymError: on invalid input (non-finite or absurd coordinates, a singular cell, a

@@ -5,6 +5,11 @@ Every atomistic model maps an :class:`~equisym.geometry.graph.AtomicGraph` to a 
 any such callable (a bare model, an ECSE-wrapped model, a rotation average, a lambda that
 rotates the graph first) into energies, forces ``−∂E/∂positions`` (eV/Å) and, for periodic
 cells, the stress ``(1/V) ∂E/∂ε`` (eV/Å³, ASE sign convention) by automatic differentiation.
+
+Symmetry: forces and stress are exactly the derivatives of the energy, so they inherit its
+symmetry: an energy invariant under a rotation ``R`` gives forces ``F(R·x) = R F(x)`` and stress
+``σ(R·x) = R σ(x) Rᵀ``; an energy invariant under translations and permutations gives forces
+that sum to zero per structure and permute with the atoms.
 """
 
 from __future__ import annotations
@@ -98,6 +103,10 @@ def compute_forces(
 
     Returns:
         The model's dict plus ``"forces"`` ``(N, 3)`` eV/Å and ``"stress"`` ``(S, 3, 3)`` eV/Å³.
+
+    Shapes:
+        - graph: N atoms, S structures; ``transform`` ``(S, 3, 3)`` or ``(3, 3)``.
+        - output: ``energy`` ``(S,)``, ``forces`` ``(N, 3)``, ``stress`` ``(S, 3, 3)`` (plus the model's keys).
 
     Raises:
         EquisymError: non-finite positions or a non-finite predicted energy.

@@ -224,6 +224,11 @@ class CSGNN(FromPreset, nn.Module):
         - :meth:`forward_signal` takes the mapped signal ``(B, R, V, C)`` instead, so the
           mapping can run in data-loader workers (``model.mapping`` is that transform).
 
+    Symmetry: logits exactly invariant (up to float rounding) to the 120 elements of I_h
+    (the 60 icosahedral rotations aligned with the icosphere, and their products with the
+    inversion), to translations and to permutations of the points; other rotations only
+    approximately.
+
     Example:
         >>> model = CSGNN.from_preset("small", num_classes=5).eval()
         >>> model(torch.randn(2, 256, 3)).shape
