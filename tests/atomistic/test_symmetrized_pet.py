@@ -11,7 +11,6 @@ from equisym.geometry import random_o3
 from equisym.geometry.graph import batch_graphs
 from equisym.nn import PET, Symmetrized, compute_forces
 from equisym.train.tasks.potential import PotentialEvalConfig, score, wrap_model
-from tests.conftest import require_module
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +70,6 @@ def test_eval_modes_report_cost_and_frames(methane):
 
 
 def test_schnet_peer_forces_and_invariance(methane):
-    require_module("torch_geometric", extra="bench")
     from equisym.nn.registry import build_model
 
     torch.manual_seed(0)
