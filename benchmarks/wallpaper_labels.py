@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import REPO, write_result
+from _common import write_result
 
 from equisym.errors import EquisymError
 from equisym.generate.wallpaper import DEFAULT_CHECK, SOURCES, WallpaperGenerator, symmetry_excess, write_wallpaper_h5
@@ -57,20 +56,6 @@ def _forced_failure() -> dict:
         return {"raised": False, "files_left": sorted(p.name for p in Path(tmp).iterdir() if p.is_file())}
 
 
-def _versions() -> dict:
-    import h5py
-    import scipy
-    import torch
-
-    import equisym
-
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "src/equisym/generate", "benchmarks/wallpaper_labels.py"],
-                                cwd=REPO, capture_output=True, text=True).stdout.strip())  # fmt: skip
-    return {"git_commit": commit, "git_dirty_wallpaper_files": dirty, "equisym": equisym.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "torch": torch.__version__, "h5py": h5py.__version__}  # fmt: skip
-
-
 def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -83,8 +68,7 @@ def main() -> None:
     parser.add_argument("--classify", type=int, default=68, help="images per source also run through the classical classifier")
     args = parser.parse_args()
     result: dict = {"n_per_source": args.n, "size": args.size, "seed": args.seed, "generator_check": DEFAULT_CHECK,
-                    "verifier_confirm_threshold": DEFAULT_THRESHOLD, "verifier_excess_threshold": EXCESS_THRESHOLD,
-                    "versions": _versions(), "sources": {}}  # fmt: skip
+                    "verifier_confirm_threshold": DEFAULT_THRESHOLD, "verifier_excess_threshold": EXCESS_THRESHOLD, "sources": {}}  # fmt: skip
     total_exact = total = 0
     for source in SOURCES:
         gen = WallpaperGenerator("all", source, size=args.size, seed=args.seed)
