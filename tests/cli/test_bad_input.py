@@ -141,3 +141,10 @@ def test_error_log_goes_only_into_a_folder_the_command_created(run, tmp_path, ca
     assert _error_log_dir(Args, {str(made.resolve()): True}, bug=True) == tmp_path  # a bug: the current folder
     Args.resume = True
     assert _error_log_dir(Args, {str(made.resolve()): True}, bug=False) == made  # the run being resumed
+    # end to end: a failing eval into an existing folder of the user's leaves that folder alone
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    code, err = _equisym(capsys, "eval", tmp_path / "nope.ckpt", "--out", mine)
+    assert code == 2 and "checkpoint not found" in err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and not (tmp_path / "error.log").exists()
