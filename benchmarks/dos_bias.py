@@ -39,7 +39,9 @@ import numpy as np
 import torch
 
 from equisym.train.checkpoint import load_trained
-from equisym.train.tasks.dos import DOSDataModule, band_energies, predict_atom_contributions
+from equisym.physics import band_energy
+from equisym.train.tasks.dos import DOSDataModule
+from equisym.train.tasks.dos.evaluate import predict_atom_contributions
 
 SUBSET_ATOMS, SUBSET_DRAWS = 16, 8
 WINDOWS = (-np.inf, -20.0, -15.0, -10.0, -5.0, -2.0, 0.0)  # edges of E − E_F, eV
@@ -72,16 +74,16 @@ def analyse(run: Path, max_structures: int, splits: list[str]) -> dict:
     module.eval()
     cfg.data.max_train = cfg.data.max_eval = max_structures
     datamodule = DOSDataModule(cfg)
-    band = lambda dos: band_energies(  # noqa: E731  (the grid is known once a split is loaded)
+    band = lambda dos: band_energy(  # noqa: E731  (the grid is known once a split is loaded)
         datamodule.energies, np.asarray(dos, dtype=np.float64), datamodule.n_electrons
-    )[1]
+    ).band_energy
     modes = ["all", "sample", "top"] if datamodule.local_frames else ["all"]
     result: dict = {"run": str(run), "splits": {}}
     errors_all = {}
     for name in splits:
         split = datamodule.load_split(name)
         true_dos = np.stack([np.asarray(a, dtype=np.float64).mean(0) for a in split.atom_dos])
-        true_fermi, true, _ = band_energies(datamodule.energies, true_dos, datamodule.n_electrons)
+        true_fermi, true, _ = band_energy(datamodule.energies, true_dos, datamodule.n_electrons)
         entry: dict = {"structures": len(split.atoms)}
         for mode in modes:
             contributions = predict_atom_contributions([module.model], datamodule, split, frame_mode=mode, seed=1)

@@ -23,7 +23,7 @@ import _common  # noqa: F401
 from _common import write_result
 
 from equisym.train.checkpoint import load_trained
-from equisym.train.tasks.dos import _scores, predict_split
+from equisym.train.tasks.dos.evaluate import predict_split, scores
 
 MODES = ("all", "top", "sample")
 
@@ -37,7 +37,7 @@ def frame_mode_scores(checkpoint: str, seed: int) -> dict:
     out = {}
     for mode in MODES:
         pred = predict_split(module, datamodule, test, None, frame_mode=mode, seed=seed)
-        s = _scores(datamodule.energies, datamodule.n_electrons, pred, test.dos, test.groups, test.band_energy)
+        s = scores(datamodule.energies, datamodule.n_electrons, pred, test.dos, test.groups, test.band_energy)
         out[mode] = {"table2a": s["band_energy_mae"], "table2b": {g: v["band_energy_mae"] for g, v in s["table2b"].items()},
                      "dos_rmse": s["dos_rmse"]}
         print(checkpoint, mode, out[mode]["table2a"], flush=True)

@@ -29,7 +29,7 @@ from _common import write_result
 import numpy as np
 
 from equisym.physics.dos import band_energy
-from equisym.train.tasks.dos import _read  # the data set with each structure's DOS per atom, as training sees it
+from equisym.train.tasks.dos.datamodule import _read  # the data set with each structure's DOS per atom, as training sees it
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
 

@@ -27,11 +27,11 @@ RECIPE = ["data.spheres.assignment=smooth", "data.spheres.frames=local", "model.
 
 def steps_per_second(task, cfg, datamodule, workers: int, steps: int, warmup: int) -> float:
     """Optimizer steps per second of a fresh model fed by a loader with ``workers`` workers."""
-    from equisym.train.tasks.dos import dos_loss, predict_batch
+    from equisym.nn.dos_batch import predict_batch
+    from equisym.train.tasks.dos import dos_loss
 
     datamodule.cfg.data.num_workers = workers
     module = task.build_module(cfg)
-    module.take_grid(datamodule)
     module.train()
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
     loader = iter(datamodule.train_dataloader())

@@ -2,7 +2,7 @@
 
 For each trained ``dos`` run (its ``best.ckpt``): the test Table 2a/2b and mean signed
 band-energy error of the checkpoint as trained, then the same after
-:func:`equisym.train.tasks.dos.refit_output_layer` (the step ``refit.iterations`` adds to
+:func:`equisym.train.tasks.dos.refit.refit_output_layer` (the step ``refit.iterations`` adds to
 ``equisym train``), on the same test structures. Runs trained before that option existed are
 refitted here with ``--iterations`` and ``--atoms-per-structure``; the refitted weights are
 saved as ``<run>/refit.ckpt`` (``equisym eval <run>/refit.ckpt`` reproduces the figures)::
@@ -25,7 +25,9 @@ from _common import write_result
 import numpy as np
 
 from equisym.train.checkpoint import load_trained
-from equisym.train.tasks.dos import DOSDataModule, _scores, predict_split, refit_output_layer, save_refit
+from equisym.train.tasks.dos import DOSDataModule
+from equisym.train.tasks.dos.evaluate import predict_split, scores
+from equisym.train.tasks.dos.refit import refit_output_layer, save_refit
 
 
 def test_scores(module, datamodule: DOSDataModule) -> dict:
@@ -33,12 +35,12 @@ def test_scores(module, datamodule: DOSDataModule) -> dict:
     split, scored as ``equisym eval`` scores them."""
     test = datamodule.load_split("test")
     pred = predict_split(module, datamodule, test, None)
-    scores = _scores(datamodule.energies, datamodule.n_electrons, pred, test.dos, test.groups, test.band_energy)
+    result = scores(datamodule.energies, datamodule.n_electrons, pred, test.dos, test.groups, test.band_energy)
     return {
-        "table2a": scores["band_energy_mae"],
-        "mean_signed_error": round(float(np.nanmean(scores["_band_pred"] - scores["_band_true"])), 6),
-        "table2b": {g: v["band_energy_mae"] for g, v in scores["table2b"].items()},
-        "dos_rmse": scores["dos_rmse"],
+        "table2a": result["band_energy_mae"],
+        "mean_signed_error": round(float(np.nanmean(result["_band_pred"] - result["_band_true"])), 6),
+        "table2b": {g: v["band_energy_mae"] for g, v in result["table2b"].items()},
+        "dos_rmse": result["dos_rmse"],
     }
 
 

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     from ase.build import nanotube
 
-    from equisym.train.tasks.dos import predict_dos
+    from equisym.inference.dos import predict_dos
 
     groups = [(g[0], g[1:]) for g in args.group]
     if any(not ckpts for _, ckpts in groups):

@@ -90,7 +90,7 @@ DOS_FRAMES_RECIPE = [
     "data.spheres.assignment=smooth", "data.spheres.frames=local", "model.readout=flatten",
     "band_energy_weight=1.0", "freeze_batchnorm_start=0.2", "band_energy_start=0.25", "band_energy_ramp=0.25",
     "refit.iterations=100", "data.train_frames=all", "data.train_atoms_per_structure=2",
-    "data.val_atoms_per_structure=16", "trainer.check_val_every_n_epoch=6", "trainer.max_time=00:00:45:00",
+    "data.val_atoms_per_structure=16", "trainer.check_val_every_n_epoch=6", "trainer.max_epochs=290", "trainer.max_time=00:03:00:00",
 ]
 
 

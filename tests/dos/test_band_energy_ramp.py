@@ -14,7 +14,7 @@ def test_band_energy_weight_rises_linearly_over_the_ramp(tiny_dos):
     module, batch = _module_and_batch(tiny_dos, "band_energy_weight=2.0", "band_energy_start=0.2", "band_energy_ramp=0.4")
     losses = {}
     for progress, expected in [(0.1, 0.0), (0.2, 0.0), (0.4, 1.0), (0.6, 2.0), (0.9, 2.0)]:
-        module._progress = lambda p=progress: p
+        module.training_progress = lambda p=progress: p
         assert module.band_energy_weight_now() == pytest.approx(expected)
         with torch.no_grad():
             losses[progress] = float(module.training_step(batch, 0))
@@ -27,9 +27,9 @@ def test_band_energy_weight_rises_linearly_over_the_ramp(tiny_dos):
 
 def test_without_a_ramp_the_term_starts_at_full_weight(tiny_dos):
     module, _ = _module_and_batch(tiny_dos, "band_energy_weight=0.5", "band_energy_start=0.7")
-    module._progress = lambda: 0.69
+    module.training_progress = lambda: 0.69
     assert module.band_energy_weight_now() == 0.0
-    module._progress = lambda: 0.7
+    module.training_progress = lambda: 0.7
     assert module.band_energy_weight_now() == 0.5
 
 
@@ -41,10 +41,10 @@ def test_ramp_out_of_range_is_a_clear_error(tiny_dos):
 def test_bias_weight_adds_k_times_the_squared_mean_error(tiny_dos):
     """band_energy_bias_weight k: the term is w·[mean(err²) + k·mean(err)²], and it is logged."""
     from equisym.physics import band_energy
-    from equisym.train.tasks.dos import predict_batch
+    from equisym.nn.dos_batch import predict_batch
 
     module, batch = _module_and_batch(tiny_dos, "band_energy_weight=0.5", "band_energy_bias_weight=3.0")
-    module._progress = lambda: 1.0
+    module.training_progress = lambda: 1.0
     logged = {}
     module.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
     with torch.no_grad():

@@ -19,7 +19,6 @@ def _module_and_batch(tiny_dos, *overrides):
     datamodule = task.build_datamodule(cfg)
     datamodule.setup("fit")
     module = task.build_module(cfg)
-    module.take_grid(datamodule)  # as on_fit_start does
     return module, next(iter(datamodule.train_dataloader()))
 
 
@@ -31,7 +30,7 @@ def _running_stats(module):
 @pytest.mark.parametrize("progress, frozen", [(0.2, False), (0.8, True)])
 def test_batchnorm_is_frozen_from_the_given_fraction(tiny_dos, progress, frozen):
     module, batch = _module_and_batch(tiny_dos, "freeze_batchnorm_start=0.5")
-    module._progress = lambda: progress
+    module.training_progress = lambda: progress
     module.train()
     module.on_train_batch_start(batch, 0)
     norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]

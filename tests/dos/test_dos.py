@@ -276,7 +276,8 @@ def test_smeared_lines_output_reproduces_gaussian_smearing():
 
 def test_atom_subsets_select_rows_and_targets(tiny_dos):
     from equisym.config import from_dict
-    from equisym.train.tasks.dos import DOSCollate, DOSConfig, DOSDataModule, DOSTask
+    from equisym.data.carbon_batches import DOSCollate
+    from equisym.train.tasks.dos import DOSConfig, DOSDataModule, DOSTask
 
     cfg = DOSTask().expand(
         from_dict(DOSConfig, {"data": {"root": str(tiny_dos), "train_atoms_per_structure": 3}, "model": {"name": "csgnn-dos", "preset": "tiny"}})
@@ -469,7 +470,8 @@ def test_predict_dos_matches_eval_and_keeps_the_symmetry(tiny_dos, two_seeds):
 
     from equisym.physics.dos import band_energy, dos_grid
     from equisym.train.task import load_config
-    from equisym.train.tasks.dos import DOSDataModule, predict_dos
+    from equisym.inference.dos import predict_dos
+    from equisym.train.tasks.dos import DOSDataModule
 
     _, cfg = load_config(yaml.safe_load((two_seeds[0] / "config.yaml").read_text()))
     test = DOSDataModule(cfg).load_split("test").atoms
@@ -511,11 +513,11 @@ def test_predict_dos_refuses_checkpoints_of_other_tasks(tmp_path):
     """Refused from the stored config, before the (here absent) weights are loaded."""
     import yaml
 
-    from equisym.train.tasks.dos import predict_dos
+    from equisym.inference.dos import predict_dos
 
     config = yaml.safe_load((Path(__file__).parents[2] / "configs" / "pet-methane.yaml").read_text())
     torch.save({"hyper_parameters": {"config": config}, "state_dict": {}}, tmp_path / "pet.ckpt")
-    with pytest.raises(EquisymError, match="potential task, not of the dos task"):
+    with pytest.raises(EquisymError, match="'potential' task, not of the 'dos' task"):
         predict_dos(tmp_path / "pet.ckpt", graphene(size=(2, 2, 1), vacuum=6.0))
 
 

@@ -8,7 +8,8 @@ import yaml
 
 from equisym.errors import EquisymError
 from equisym.train.task import load_config
-from equisym.train.tasks.dos import pool_views, predict_batch, refit_output_layer
+from equisym.nn.dos_batch import pool_views, predict_batch
+from equisym.train.tasks.dos.refit import refit_output_layer
 from tests.conftest import REPO, require_module, run_cli
 
 _CONFIG = REPO / "configs" / "csgnn-dos.yaml"
@@ -23,7 +24,6 @@ def _trained_like(tiny_dos, *overrides):
     datamodule = task.build_datamodule(cfg)
     datamodule.setup("fit")
     module = task.build_module(cfg).eval()
-    module.take_grid(datamodule)
     with torch.no_grad():
         module.model.head.output_layer.bias.add_(0.3)
     return cfg, datamodule, module

@@ -88,8 +88,18 @@ class AtomDOSHeadConfig:
     construction, so the output is exactly as smooth as the data and every state counts once."""
     smearing: float = 0.2
     """``smeared_lines``: Gaussian σ of the reference DOS, eV (the carbon set's: 0.2)."""
+    grid_start: float = -30.0
+    """First energy of the DOS grid, eV (the carbon set's: −30.0); checked against the data, so a
+    trained model knows the energies of its outputs."""
     grid_step: float = 0.1
-    """``smeared_lines``: step of the energy grid, eV (the carbon set's: 0.1); checked against the data."""
+    """Step of the energy grid, eV (the carbon set's: 0.1); checked against the data."""
+    electrons_per_atom: float = 4.0
+    """Electrons per atom the DOS is filled with up to the Fermi level (carbon: 4); checked
+    against the data; the band energy of a prediction uses it."""
+
+    def energies(self) -> np.ndarray:
+        """The energy grid of the output, ``(num_energies,)`` float64 eV."""
+        return self.grid_start + self.grid_step * np.arange(self.num_energies, dtype=np.float64)
 
 
 class GaussianSmearing(nn.Module):

@@ -199,7 +199,6 @@ def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, work
     """
     import multiprocessing as mp
 
-    import ase.io
     from tqdm import tqdm
 
     from equisym.physics import ENERGY_SHIFT, GRID_SIZE, GRID_START, GRID_STEP, SMEARING, dos_grid
