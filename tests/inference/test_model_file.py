@@ -162,3 +162,21 @@ def test_load_model_on_cuda(pet_file):
     out = predict_potential(model, molecule("CH4"))
     want = predict_potential(load_model(pet_file[0], dtype="float64"), molecule("CH4"))
     assert abs(out["energy"] - want["energy"]) < 1e-8 * abs(want["energy"])
+
+
+def test_checkpoints_are_made_plain_before_saving(tmp_path):
+    from pathlib import Path
+
+    from equisym.train.checkpoint import finish_checkpoint
+
+    rng_state = np.random.get_state()
+    ckpt = {"state_dict": {"model.w": torch.ones(2)}, "rng": {"numpy": rng_state, "seed": np.int64(3)}, "where": Path("/x")}
+    finish_checkpoint(ckpt, {"task": "potential", "model": {"name": "pet"}, "lr": np.float32(0.5)})
+    torch.save(ckpt, tmp_path / "plain.ckpt")
+    back = torch.load(tmp_path / "plain.ckpt", weights_only=True)
+    assert back["equisym"]["task"] == "potential" and back["equisym"]["config"]["lr"] == 0.5
+    assert back["rng"]["seed"] == 3 and back["where"] == "/x"
+    np.random.set_state(tuple(back["rng"]["numpy"]))  # the NumPy state survives as a tensor
+    assert np.random.get_state()[1].tolist() == rng_state[1].tolist()
+    with pytest.raises(EquisymError, match=r"checkpoint\['callbacks'\]\['x'\] is a .*Hostile, which a model file cannot hold"):
+        finish_checkpoint({"callbacks": {"x": Hostile(tmp_path / "m")}}, {"task": "potential", "model": {"name": "pet"}})

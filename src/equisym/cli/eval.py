@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the stored config, e.g. -o eval.votes=5")
     p.add_argument("--out", help="output folder (default: <run>/eval, or <first run>/eval-ensemble<N>)")
-    p.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N, mps")
+    p.add_argument("--device", default=None,
+                   help="where the model runs: cpu, cuda, cuda:N, mps (default: the config's eval.device if any, else cpu)")
     p.set_defaults(run=run)
 
 

@@ -64,7 +64,7 @@ def evaluate_checkpoint(
     out_dir: str | os.PathLike | None = None,
     overrides: list[str] | None = None,
     data: str | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
 ) -> dict:
     """Evaluate a trained checkpoint, or an ensemble of them; write ``metrics.json`` and plots.
 
@@ -78,13 +78,15 @@ def evaluate_checkpoint(
             its parent folder must exist.
         overrides: ``key=value`` overrides of the stored configs (e.g. ``eval.votes=5``).
         data: task-specific alternative data (a folder or file), passed as ``options["data"]``.
-        device: where the model runs (``"cpu"``, ``"cuda"``, ...); ``options["device"]`` tells
+        device: where the model runs (``"cpu"``, ``"cuda"``, ...); None: the stored config's
+            ``eval.device`` where the task has one, else the CPU. ``options["device"]`` tells
             the task.
 
     Raises:
         EquisymError: a bad checkpoint, data path, output folder or device (nothing written).
     """
-    dev = resolve_device(device)
+    if device is not None:
+        resolve_device(device)  # an unusable device fails before anything is read
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:
         raise EquisymError("no checkpoint given")
@@ -96,7 +98,11 @@ def evaluate_checkpoint(
         out = Path(paths[0]).parent / "eval"
     if data is not None:
         check_data_path(data)
-    task, cfg, module = load_trained(paths, overrides, device=dev)
+    task, cfg, module = load_trained(paths, overrides)
+    if device is None:
+        device = getattr(getattr(cfg, "eval", None), "device", None) or "cpu"
+    dev = resolve_device(device)
+    module = module.to(dev)
     check_output_folder(out)
     datamodule = task.build_datamodule(cfg)
     created = not out.exists()
