@@ -26,19 +26,21 @@ This module imports no Lightning and nothing of ``equisym.train``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import re
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
 import torch
 
 from equisym.errors import EquisymError
 
-__all__ = ["FORMAT", "ModelFile", "model_file_block", "read_model_file", "check_plain"]
+__all__ = ["FORMAT", "ModelFile", "model_file_block", "plain", "read_model_file"]
 
 FORMAT = 1
 """The model-file format this version writes (and the newest it reads)."""
@@ -92,34 +94,39 @@ def model_file_block(config: dict) -> dict:
     """
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict) or not config.get("task"):
         raise EquisymError("a model file needs a config mapping with 'task' and a 'model' section")
-    check_plain(config, "config")
+    config = plain(config, "config")
     return {"format": FORMAT, "version": _version(), "task": str(config["task"]), "config": config, "model": config["model"]}
 
 
-def check_plain(obj: Any, where: str = "checkpoint") -> None:
-    """Raise if ``obj`` holds anything ``torch.load(weights_only=True)`` would refuse.
-
-    Plain means: dicts, lists, tuples, sets, strings, numbers, booleans, None, tensors,
-    ``torch.Size``/``dtype``/``device``.
+def plain(obj: Any, where: str = "checkpoint") -> Any:
+    """``obj`` as plain data that ``torch.load(weights_only=True)`` reads: NumPy arrays become
+    tensors, NumPy scalars Python numbers, paths strings, dataclass instances dicts;
+    containers are converted recursively (tuples stay tuples, dict subclasses become dicts).
 
     Raises:
-        EquisymError: naming the first non-plain entry (e.g. ``checkpoint['loops']['x']: ndarray``).
+        EquisymError: an object of any other class, named with where it sits (e.g.
+            ``checkpoint['callbacks']['x'] is a foo.Bar``), which a model file cannot hold.
     """
     if isinstance(obj, (torch.Tensor, *_PLAIN_SCALARS)):
-        return
+        return obj
     if isinstance(obj, dict):
-        for key, value in obj.items():
-            if not isinstance(key, (str, int, float, bool, type(None), tuple)):
-                raise EquisymError(f"{where} has a key of type {type(key).__name__}, which a model file cannot hold")
-            check_plain(value, f"{where}[{key!r}]")
-        return
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        for k, value in enumerate(obj):
-            check_plain(value, f"{where}[{k}]")
-        return
+        return {k: plain(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        items = [plain(v, f"{where}[{k}]") for k, v in enumerate(obj)]
+        return items if isinstance(obj, list) else tuple(items)
+    if isinstance(obj, (set, frozenset)):
+        return type(obj)(plain(v, where) for v in obj)
+    if isinstance(obj, np.ndarray) and obj.dtype != object:
+        return torch.from_numpy(np.ascontiguousarray(obj).copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return plain({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, where)
     raise EquisymError(
         f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}, which a model file cannot hold "
-        "(store plain data: dicts, lists, numbers, strings, tensors)"
+        "(checkpoints keep plain data only: dicts, lists, numbers, strings, tensors)"
     )
 
 

@@ -9,70 +9,33 @@ adds the ``equisym`` block and makes sure nothing in it needs unpickling of a cl
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path, PurePath
 from typing import Any
 
-import numpy as np
 import torch
 
 from equisym.config import to_dict
 from equisym.errors import EquisymError
 from equisym.inference.load import load_weights, resolve_device
-from equisym.inference.model_file import ModelFile, model_file_block, read_model_file
+from equisym.inference.model_file import ModelFile, model_file_block, plain, read_model_file
 from equisym.inference.runtime import flush_denormals
 from equisym.train.task import Task, load_config
 
-__all__ = ["finish_checkpoint", "plain", "load_checkpoint", "read_resume_checkpoint", "load_trained"]
-
-
-def plain(obj: Any, where: str = "checkpoint") -> Any:
-    """``obj`` as plain data that ``torch.load(weights_only=True)`` reads: NumPy arrays become
-    tensors, NumPy scalars Python numbers, paths strings, dataclasses dicts; containers are
-    converted recursively (tuples stay tuples).
-
-    Raises:
-        EquisymError: an object of any other class (named with where it sits), which a model
-            file cannot hold.
-    """
-    if isinstance(obj, (torch.Tensor, str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)):
-        return obj
-    if isinstance(obj, dict):
-        return {k: plain(v, f"{where}[{k!r}]") for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        items = [plain(v, f"{where}[{k}]") for k, v in enumerate(obj)]
-        return items if isinstance(obj, list) else tuple(items)
-    if isinstance(obj, (set, frozenset)):
-        return type(obj)(plain(v, where) for v in obj)
-    if isinstance(obj, np.ndarray):
-        if obj.dtype == object:
-            raise EquisymError(f"{where} is a NumPy object array, which a model file cannot hold")
-        return torch.from_numpy(np.ascontiguousarray(obj).copy())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, PurePath):
-        return str(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return plain(to_dict(obj), where)
-    raise EquisymError(
-        f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}, which a model file cannot hold "
-        "(checkpoints keep plain data only: dicts, lists, numbers, strings, tensors)"
-    )
+__all__ = ["finish_checkpoint", "load_checkpoint", "read_resume_checkpoint", "load_trained"]
 
 
 def finish_checkpoint(checkpoint: dict, config: dict) -> None:
     """Make a checkpoint being saved a model file, in place: add the ``equisym`` block
     (:func:`~equisym.inference.model_file.model_file_block` of the full run ``config``) and
-    convert every entry to plain data (:func:`plain`).
+    convert every entry to plain data (:func:`~equisym.inference.model_file.plain`).
 
     Raises:
         EquisymError: an entry holds an object that cannot be made plain.
     """
     for key in list(checkpoint):
         checkpoint[key] = plain(checkpoint[key], f"checkpoint[{key!r}]")
-    checkpoint["equisym"] = model_file_block(plain(config, "config"))
+    checkpoint["equisym"] = model_file_block(config)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
