@@ -78,7 +78,7 @@ def exported(tmp_path_factory):
 def test_exported_pet_reproduces_equisym_calculator(exported):
     folder, model = exported
     mine = EquisymCalculator(model, dtype=torch.float64)
-    theirs = metatomic_ase.MetatomicCalculator(str(folder / "pet.pt"))
+    theirs = metatomic_ase.MetatomicCalculator(str(folder / "pet.pt"), check_consistency=True)
     for atoms in _structures():
         ref, out = _results(atoms, mine), _results(atoms, theirs)
         assert abs(out["energy"] - ref["energy"]) <= 1e-6 * abs(ref["energy"])
@@ -114,6 +114,32 @@ def test_ecse_export_is_exactly_rotation_invariant_and_bare_is_not(exported):
         np.testing.assert_allclose(out["forces"], ref_ecse["forces"] @ rot.T, rtol=0, atol=1e-9)
         bare_err = max(bare_err, abs(_results(turned, bare)["energy"] - ref_bare["energy"]) / abs(ref_bare["energy"]))
     assert bare_err > 1e-6  # the unsymmetrized PET is not invariant: the test can fail
+
+
+def test_ecse_export_refuses_a_domain_with_ghost_atoms(exported):
+    from metatensor.torch import Labels
+    from metatomic.torch import ModelEvaluationOptions, ModelOutput, System, load_atomistic_model
+    from vesin.metatomic import NeighborList
+
+    folder, _ = exported
+    atoms = _structures()[0]
+    options = ModelEvaluationOptions(
+        length_unit="angstrom", outputs={"energy": ModelOutput(unit="eV")},
+        selected_atoms=Labels(["system", "atom"], torch.tensor([[0, 0], [0, 1]], dtype=torch.int32)),
+    )
+    values = {}
+    for name in ("pet", "ecse"):
+        model = load_atomistic_model(str(folder / f"{name}.pt"))
+        system = System(torch.tensor(atoms.numbers, dtype=torch.int32), torch.tensor(atoms.positions),
+                        torch.zeros(3, 3, dtype=torch.float64), torch.zeros(3, dtype=torch.bool))
+        request = model.requested_neighbor_lists()[0]
+        system.add_neighbor_list(request, NeighborList(request, "angstrom").compute(system))
+        try:
+            values[name] = model([system], options, check_consistency=True)["energy"].block().values
+        except torch.jit.Error as err:  # what a TorchScript model raises
+            values[name] = str(err)
+    assert values["pet"].shape == (1, 1)  # the bare PET sums the selected atoms' energies
+    assert "whole structure" in values["ecse"]
 
 
 def test_exported_file_runs_without_equisym(exported, tmp_path):

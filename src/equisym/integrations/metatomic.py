@@ -87,14 +87,18 @@ class MetatomicPotential(torch.nn.Module):
             n_structures)`` returns ``{"energy": (S,), "atom_energy": (N,)}`` in eV).
         species: atomic numbers the model knows, in the order of its species indices.
         cutoff: radius of the (full, strict) neighbour list requested from the engine, Å.
+        whole_system: the model's energy depends on the whole structure (an ECSE ensemble),
+            so engines that pass a domain with ghost atoms and ``selected_atoms`` (LAMMPS) are
+            refused with an error instead of returning a different potential.
 
     Shapes (metatomic): ``energy`` block values ``(S, 1)`` with samples ``system`` (or
     ``(N_selected, 1)`` with samples ``system, atom`` for per-atom energies).
     """
 
-    def __init__(self, model: torch.nn.Module, species: List[int], cutoff: float) -> None:
+    def __init__(self, model: torch.nn.Module, species: List[int], cutoff: float, whole_system: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.whole_system = whole_system
         table = torch.full((max(species) + 1,), -1, dtype=torch.long)
         for k, z in enumerate(species):
             table[z] = k
@@ -113,6 +117,11 @@ class MetatomicPotential(torch.nn.Module):
     ) -> Dict[str, TensorMap]:
         if "energy" not in outputs or len(systems) == 0:
             return {}
+        if self.whole_system and selected_atoms is not None:
+            raise ValueError(
+                "this ECSE model averages over frames of the whole structure and cannot run on a domain with "
+                "ghost atoms (selected_atoms); use the bare PET export with LAMMPS"
+            )
         device = systems[0].positions.device
         species: List[torch.Tensor] = []
         edges: List[torch.Tensor] = []
@@ -221,10 +230,14 @@ def export_potential(
     if not getattr(model, "torchscript_compatible", False):
         raise EquisymError(f"{type(model).__name__} cannot be compiled with TorchScript, so it cannot be exported")
     model = model.to(device="cpu", dtype=_DTYPES[dtype]).eval()
-    wrapper = MetatomicPotential(model, list(backbone.known_species), float(backbone.config.cutoff)).eval()
+    if getattr(getattr(model, "config", None), "species_prunning", False):
+        raise EquisymError("ecse.species_prunning is not supported by the export; set it to false")
+    wrapper = MetatomicPotential(
+        model, list(backbone.known_species), float(backbone.config.cutoff), whole_system=model is not backbone
+    ).eval()
     symmetry = "exactly rotation invariant (ECSE)" if model is not backbone else "rotations learnt (not exact)"
     capabilities = ModelCapabilities(
-        outputs={"energy": ModelOutput(unit="eV", sample_kind="system", description="PET energy")},
+        outputs={"energy": ModelOutput(unit="eV", sample_kind="atom", description="PET energy (per structure or per atom)")},
         atomic_types=list(backbone.known_species),
         interaction_range=_interaction_range(model, backbone),
         length_unit="angstrom",
