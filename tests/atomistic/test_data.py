@@ -127,14 +127,15 @@ def test_build_graph_bad_input(positions, cell, pbc, match):
         build_graph(np.array(positions, dtype=float), [1, 1], cell, pbc, cutoff=3.0)
 
 
-def test_loader_workers_are_persistent_single_threaded_processes(tmp_path):
-    """data.num_workers: the atoms loaders use the shared worker settings (persistent, one torch
-    thread per worker, since they build batches beside the training process)."""
+def test_loader_workers_are_single_threaded_processes_restarted_each_epoch(tmp_path):
+    """data.num_workers: the atoms loaders use the shared worker settings (not persistent, so an
+    epoch's random streams follow that epoch's seed; one torch thread per worker, since they
+    build batches beside the training process)."""
     path = _write_xyz(tmp_path / "x.xyz", _frames(6))
     dm = AtomsDataModule(AtomsDataConfig(train=path, val_fraction=0.5, batch_size=2, num_workers=2), cutoff=3.0, species=[1, 6])
     dm.setup()
     loader = dm.train_dataloader()
-    assert loader.num_workers == 2 and loader.persistent_workers and loader.worker_init_fn is not None
+    assert loader.num_workers == 2 and not loader.persistent_workers and loader.worker_init_fn is not None
     threads = torch.get_num_threads()
     try:
         loader.worker_init_fn(0)
