@@ -401,6 +401,7 @@ def test_cli_train_and_eval(tiny_dos, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["table2b_band_energy_mae_ev_per_atom"]) == {"C20", "C60", "C_8_0", "Graphene"}
     assert np.isfinite(metrics["table2a_band_energy_mae_ev_per_atom"])
+    assert metrics["test_size"] == metrics["test_structures"] - metrics["test/failed_band_energy"]
     assert "test_rotated/band_energy_mae" in metrics
     assert (out / "dos_examples.png").exists() and (out / "band_energy_parity.png").exists()
     res = run_cli(
@@ -600,3 +601,32 @@ def test_differentiable_band_energy_matches_quadrature_and_has_gradients():
         np.testing.assert_allclose(np.diff(grad[1:][below[1:]]), step * step, rtol=1e-6)  # the end point has half a hat
         assert (grad[below] < 0).all()
         assert float(np.abs(grad[above]).max()) == 0.0
+
+
+def test_scores_count_only_the_structures_they_score():
+    """A predicted DOS without enough states has no band energy: it is counted as failed and left
+    out of the MAE (``scored`` = the structures that count); a NaN prediction is a clear error."""
+    from equisym.physics import dos_grid, gaussian_dos
+    from equisym.train.tasks.dos.evaluate import scores
+
+    energies = dos_grid()
+    true = np.stack([gaussian_dos(np.array([-20.0, -10.0, -5.0]), energies=energies)] * 3)  # 6 states
+    pred = true.copy()
+    pred[1] *= 0.5  # 3 states: cannot hold 4 electrons
+    s = scores(energies, 4.0, pred, true, ["a", "a", "b"], np.zeros(3))
+    assert s["scored"] == 2 and s["failed_band_energy"] == 1
+    assert s["band_energy_mae"] == 0.0 and np.isnan(s["_band_pred"][1])
+    pred[2, 5] = np.nan
+    with pytest.raises(EquisymError, match="non-finite"):
+        scores(energies, 4.0, pred, true, ["a", "a", "b"], np.zeros(3))
+
+
+def test_dos_inference_imports_no_lightning_and_no_training_code():
+    import subprocess
+    import sys
+
+    code = ("import sys, equisym.inference.dos; "
+            "bad = [m for m in sys.modules if m.startswith(('lightning', 'pytorch_lightning', 'equisym.train'))]; "
+            "assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
