@@ -70,11 +70,16 @@ def runs(tmp_path_factory):
     # 3 optimizer steps per epoch: step 5 is the middle of the second epoch
     killed = _cli("train", CONFIG, *TINY, "--out", str(root / "killed"), hook_dir=root, kill_at=5)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    return root, root / "whole", root / "killed"
+    return root, root / "whole", root / "killed", whole.stderr
+
+
+def test_the_console_shows_one_line_per_epoch(runs):
+    console = runs[3].strip().splitlines()
+    assert [line.split()[:2] for line in console] == [["epoch", "0"], ["epoch", "1"], ["epoch", "2"]], console
 
 
 def test_kill_9_mid_epoch_then_resume_equals_the_uninterrupted_run(runs):
-    root, whole, killed = runs
+    root, whole, killed, _ = runs
     assert (killed / "last.ckpt").exists() and not (killed / "metrics.json").exists()
     assert _epoch_rows(killed)["val/loss"] == [0]
     resumed = _cli("train", CONFIG, *TINY, "--out", str(killed), "--resume", hook_dir=root)
@@ -90,7 +95,7 @@ def test_kill_9_mid_epoch_then_resume_equals_the_uninterrupted_run(runs):
 
 
 def test_resuming_a_finished_run_changes_nothing(runs):
-    root, whole, _ = runs
+    root, whole, _, _ = runs
     before = {p.name: p.read_bytes() for p in whole.iterdir() if p.is_file()}
     again = _cli("train", CONFIG, *TINY, "--out", str(whole), "--resume", hook_dir=root)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -99,7 +104,7 @@ def test_resuming_a_finished_run_changes_nothing(runs):
 
 
 def test_a_truncated_last_checkpoint_falls_back_to_the_previous_one(runs):
-    root, whole, _ = runs
+    root, whole, _, _ = runs
     copy = root / "truncated"
     shutil.copytree(whole, copy)
     (copy / "metrics.json").unlink()  # as if killed after the last epoch's checkpoint

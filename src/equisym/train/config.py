@@ -91,14 +91,6 @@ class TrainerConfig:
         kwargs["enable_progress_bar"] = self.progress_bar
         return kwargs
 
-    @property
-    def max_time_seconds(self) -> float | None:
-        """``max_time`` in seconds (``"DD:HH:MM:SS"``, shorter forms count from the seconds), or None."""
-        if not self.max_time:
-            return None
-        parts = [float(x) for x in self.max_time.split(":")]
-        return sum(v * m for v, m in zip(reversed(parts), (1, 60, 3600, 86400)))
-
 
 @dataclass
 class OptimConfig:
