@@ -58,10 +58,6 @@ __all__ = [
 EPS = 1e-6
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    return x.movedim(1, -1)
-
-
 class VNLinear(nn.Module):
     """``V' = W V``: a linear map of the channels of vector features ``(B, C_in, 3, ...)`` → ``(B, C_out, 3, ...)``."""
 
@@ -70,7 +66,10 @@ class VNLinear(nn.Module):
         self.map = nn.Linear(in_channels, out_channels, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.map(_channels_last(x)).movedim(-1, 1)
+        # one matrix product over the flattened (3, ...) axes keeps the channel-first layout
+        # contiguous, so the element-wise VN operations that follow run on dense memory
+        out = torch.matmul(self.map.weight, x.reshape(x.shape[0], x.shape[1], -1))
+        return out.reshape(x.shape[0], -1, *x.shape[2:])
 
 
 class VNBatchNorm(nn.Module):
@@ -81,7 +80,7 @@ class VNBatchNorm(nn.Module):
         self.norm = nn.BatchNorm1d(channels) if extra_dims <= 1 else nn.BatchNorm2d(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm = x.norm(dim=2) + EPS  # (B, C, ...)
+        norm = torch.sqrt((x * x).sum(dim=2) + EPS * EPS)  # (B, C, ...); far faster than norm() over a 3-long axis
         return x / norm.unsqueeze(2) * self.norm(norm).unsqueeze(2)
 
 
