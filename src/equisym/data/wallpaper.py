@@ -27,7 +27,7 @@ import numpy as np
 from equisym.errors import EquisymError
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS
 
-__all__ = ["read_wallpaper_h5", "check_images", "WallpaperH5", "WallpaperDataset"]
+__all__ = ["read_wallpaper_h5", "check_images", "WallpaperH5", "WallpaperDataset", "WallpaperStream", "StreamSampler"]
 
 _REQUIRED = ("images", "labels", "lattice", "origin", "source")
 _OPTIONAL = ("angle", "shape")
@@ -227,3 +227,89 @@ class WallpaperDataset:
             raise IndexError(i)
         s = self.generator.sample(self.offset + i)
         return torch.from_numpy(s.image.astype(np.float32) / 255.0)[None], s.label
+
+
+class WallpaperStream:
+    """Training images drawn on the fly, for a model to see many distinct images.
+
+    Item ``i`` is sample ``i mod n`` of a :class:`~equisym.generate.wallpaper.WallpaperGenerator`
+    (keyword arguments passed on), a deterministic function of (generator seed, index), then
+    augmented deterministically from (``aug_seed``, ``i``): a random ``crop × crop`` window, one
+    of the D4 transforms of the pixel grid that keep the label (all eight for every plane group,
+    see :func:`equisym.geometry.plane_groups.label_preserving_d4`), and an intensity jitter
+    ``x -> clip(a · x^γ + b, 0, 1)`` with ``a ~ U(1 − j, 1)``, ``b ~ U(0, j/2)``,
+    ``log γ ~ U(−j, j)`` for ``jitter = j``. Images are generated in the data-loader workers.
+
+    Use it with :class:`StreamSampler`, which hands out fresh indices every epoch.
+
+    Shapes:
+        - item: ``(image (1, crop, crop) float32 in [0, 1], label)``.
+    """
+
+    def __init__(self, n: int, crop: int | None = None, augment: bool = True, jitter: float = 0.0, aug_seed: int = 0, **generator_kwargs) -> None:
+        from equisym.generate.wallpaper import WallpaperGenerator
+        from equisym.geometry.plane_groups import label_preserving_d4
+
+        if n < 1:
+            raise EquisymError(f"a wallpaper stream needs n ≥ 1 images; got {n}")
+        if not 0.0 <= jitter < 1.0:
+            raise EquisymError(f"intensity jitter must lie in [0, 1); got {jitter}")
+        self.generator = WallpaperGenerator(**generator_kwargs)
+        size = self.generator.size
+        self.crop = int(crop) if crop else size
+        if not 0 < self.crop <= size:
+            raise EquisymError(f"crop {crop} must lie in 1..{size} (the image size)")
+        self.n, self.augment, self.jitter, self.aug_seed = int(n), bool(augment), float(jitter), int(aug_seed)
+        self.allowed = {label: label_preserving_d4(label) for label in set(self.generator.groups)}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        import torch
+
+        from equisym.nn.wallpaper import d4_transform
+
+        i = int(i)
+        if i < 0:
+            raise IndexError(i)
+        s = self.generator.sample(i % self.n)
+        rng = np.random.default_rng([self.aug_seed, i, 11])
+        size, c = self.generator.size, self.crop
+        if self.augment:
+            y0, x0 = rng.integers(0, size - c + 1, size=2)
+        else:
+            y0 = x0 = (size - c) // 2
+        x = torch.from_numpy(s.image[y0 : y0 + c, x0 : x0 + c].astype(np.float32) / 255.0)[None]
+        if self.augment:
+            allowed = self.allowed[s.label]
+            x = d4_transform(x, int(allowed[rng.integers(len(allowed))]))
+        if self.jitter > 0:
+            j = self.jitter
+            a, b, gamma = rng.uniform(1 - j, 1), rng.uniform(0, j / 2), float(np.exp(rng.uniform(-j, j)))
+            x = (a * x.clamp_min(0) ** gamma + b).clamp_(0.0, 1.0)
+        return x.contiguous(), s.label
+
+
+class StreamSampler:
+    """Indices for :class:`WallpaperStream`: ``epoch_size`` new indices every epoch.
+
+    Epoch ``e`` yields a shuffled ``e · epoch_size … (e + 1) · epoch_size − 1`` (taken modulo
+    ``n`` by the stream, so at most ``n`` distinct images are ever drawn); the trainer calls
+    :meth:`set_epoch` before every epoch, so a resumed run draws the same images.
+    """
+
+    def __init__(self, epoch_size: int, seed: int = 0) -> None:
+        if epoch_size < 1:
+            raise EquisymError(f"epoch size must be ≥ 1; got {epoch_size}")
+        self.epoch_size, self.seed, self.epoch = int(epoch_size), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.epoch_size
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch, 13]).permutation(self.epoch_size)
+        return iter((self.epoch * self.epoch_size + order).tolist())

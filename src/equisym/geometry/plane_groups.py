@@ -39,6 +39,9 @@ __all__ = [
     "is_lattice_translation",
     "transform_operations",
     "CENTRED_TO_PRIMITIVE",
+    "PIXEL_D4",
+    "isometry_keeps_group",
+    "label_preserving_d4",
 ]
 
 #: Short symbols in ITA order; label = ITA number − 1.
@@ -358,3 +361,58 @@ def lattice_matrix(length_a: float, length_b: float, gamma_deg: float, theta_deg
     a = length_a * np.array([np.cos(th), np.sin(th)])
     b = length_b * np.array([np.cos(th + ga), np.sin(th + ga)])
     return np.stack([a, b])
+
+
+#: The 8 transforms of the square pixel grid in the order of
+#: :data:`equisym.nn.wallpaper.D4_ELEMENTS` (``rot90^r ∘ flip^m`` of an image array), as linear
+#: maps of pixel coordinates (x, y) = (column, row) about the image centre.
+PIXEL_D4: tuple[np.ndarray, ...] = tuple(
+    np.linalg.matrix_power(np.array([[0, 1], [-1, 0]]), r) @ (np.diag([-1, 1]) if m else np.eye(2, dtype=np.int64))
+    for m in (False, True)
+    for r in range(4)
+)
+
+
+def isometry_keeps_group(label: int, M: np.ndarray, basis: np.ndarray | None = None) -> bool:
+    """Whether an image of group ``label`` mapped by the linear isometry ``M`` (pixel
+    coordinates) is again of group ``label``, computed from the tables.
+
+    The mapped image ``f(M⁻¹ p)`` has the operations ``M g M⁻¹`` of the drawn image's group
+    ``g`` (cartesian) and the lattice ``M B``. The operations are written in fractional
+    coordinates of that lattice (``(M B)⁻¹ M g M⁻¹ (M B)``) and compared with the group's own
+    operations, and the new basis is checked to be of the group's lattice system (same lengths
+    and angle). For orthogonal ``M`` both hold for all 17 groups — there are no enantiomorphic
+    plane groups, so a mirror image has the same group type — and a flip or rotation of the
+    image never changes the label.
+
+    Args:
+        label: group label 0–16.
+        M: ``(2, 2)`` linear map of pixel coordinates.
+        basis: ``(2, 2)`` columns a, b of a lattice of the group's system (default: a generic one).
+    """
+    group = plane_group(label)
+    M = np.asarray(M, dtype=float)
+    if basis is None:
+        lengths = {"oblique": (1.0, 1.37, 77.0), "rectangular": (1.0, 1.37, 90.0), "square": (1.0, 1.0, 90.0), "hexagonal": (1.0, 1.0, 120.0)}
+        basis = lattice_matrix(*lengths[group.lattice_system], theta_deg=23.0).T
+    B = np.asarray(basis, dtype=float)
+    if not np.allclose(M.T @ M, np.eye(2), atol=1e-9):
+        return False  # a non-isometry changes the metric: not decided here
+    B_new = M @ B
+    if not np.allclose(B_new.T @ B_new, B.T @ B, atol=1e-9):
+        return False
+    for op in group.operations:
+        cart = B @ op.R @ np.linalg.inv(B)
+        R_new = np.linalg.inv(B_new) @ (M @ cart @ M.T) @ B_new
+        t_new = np.linalg.inv(B_new) @ (M @ (B @ op.t))
+        if not np.allclose(R_new, np.rint(R_new), atol=1e-9):
+            return False
+        if not group.contains(AffineOp(np.rint(R_new).astype(np.int64), np.mod(t_new, 1.0))):
+            return False
+    return True
+
+
+def label_preserving_d4(label: int) -> tuple[int, ...]:
+    """Indices (0–7, order of :data:`PIXEL_D4`) of the pixel-grid transforms that keep the
+    label of an image of group ``label`` (from :func:`isometry_keeps_group`: all eight)."""
+    return tuple(e for e, M in enumerate(PIXEL_D4) if isometry_keeps_group(label, M))

@@ -200,6 +200,11 @@ class WallpaperResNetConfig:
     """Channels per stage; stride-2 downsampling at the start of every stage but the first."""
     blocks_per_stage: int = 2
     """Basic residual blocks per stage."""
+    stem_stride: int = 1
+    """Stride of the stem convolution (2 halves the cost of every stage: the ResNet-18 layout
+    on small images)."""
+    channels_last: bool = False
+    """Run the convolutions in channels-last memory layout (faster on many CPUs)."""
     num_classes: int = 17
     """Output classes."""
     hierarchical: bool = False
@@ -240,7 +245,9 @@ class WallpaperResNet(FromPreset, nn.Module):
         super().__init__()
         self.cfg = cfg
         chans = list(cfg.channels)
-        self.stem = nn.Sequential(nn.Conv2d(cfg.in_channels, chans[0], 3, 1, 1, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU())
+        if cfg.stem_stride not in (1, 2):
+            raise EquisymError(f"stem_stride must be 1 or 2; got {cfg.stem_stride}")
+        self.stem = nn.Sequential(nn.Conv2d(cfg.in_channels, chans[0], 3, cfg.stem_stride, 1, bias=False), nn.BatchNorm2d(chans[0]), nn.ReLU())
         blocks, c = [], chans[0]
         for s, c_out in enumerate(chans):
             for b in range(cfg.blocks_per_stage):
@@ -251,6 +258,8 @@ class WallpaperResNet(FromPreset, nn.Module):
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(c, out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         h = self.blocks(self.stem(x))
         return self.head(h.mean(dim=(-2, -1)))
 
@@ -299,6 +308,8 @@ WALLPAPER_PRESETS = {
         "tiny": {"channels": [8, 16], "blocks_per_stage": 1},
         "small": {"channels": [24, 48, 96], "blocks_per_stage": 1},
         "base": {"channels": [32, 64, 128], "blocks_per_stage": 2},
+        # the ResNet-18 layout (stem, 4 stages of 2 basic blocks, stride-2 stem) at half width
+        "resnet18": {"channels": [32, 64, 128, 256], "blocks_per_stage": 2, "stem_stride": 2, "channels_last": True},
     },
     "d4": {
         "tiny": {"channels": [4, 8], "layers_per_stage": 1, "hidden": 32},

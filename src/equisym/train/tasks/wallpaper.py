@@ -60,7 +60,19 @@ class WallpaperDataConfig:
     cell: list[float] = field(default_factory=lambda: [12.0, 32.0])
     """Primitive-cell scale range sqrt(area) in pixels."""
     train_size: int = 1700
-    """Training images (generated)."""
+    """Training images (generated; with ``stream``: distinct images drawn over the run)."""
+    stream: bool = False
+    """Image models only: draw training images on the fly in the data-loader workers (a
+    deterministic function of (``data_seed``, index)) instead of a fixed cached set; every
+    epoch takes ``epoch_size`` new indices (modulo ``train_size``). Validation and test sets
+    stay fixed."""
+    epoch_size: int = 5000
+    """With ``stream``: images per epoch (validation runs after each epoch)."""
+    jitter: float = 0.0
+    """With ``stream``: intensity jitter strength j (gain, offset, gamma; see
+    :class:`equisym.data.wallpaper.WallpaperStream`); 0 turns it off."""
+    num_workers: int = 0
+    """Data-loader worker processes (with ``stream`` they generate the images)."""
     val_size: int = 340
     """Validation images (same source, disjoint indices)."""
     test_size: int = 340
@@ -226,6 +238,15 @@ class WallpaperDataModule(L.LightningDataModule):
                 raise EquisymError(f"{d.train_file} has {len(images)} images; need more than data.val_size = {d.val_size}")
             tr = (images[: -d.val_size], labels[: -d.val_size])
             va = (images[-d.val_size :], labels[-d.val_size :])
+        elif d.stream:
+            from equisym.data.wallpaper import WallpaperStream
+
+            self.train_set = WallpaperStream(
+                d.train_size, crop=self.input_size(), augment=d.augment, jitter=d.jitter, aug_seed=self.cfg.seed,
+                groups=d.groups, source=d.train_source, size=d.size, seed=d.data_seed, cell=tuple(d.cell), photos=d.photos,
+            )
+            self.val_set = self._tensors(*_generate(d, d.train_source, d.data_seed, d.train_size, d.val_size), f"val-{d.train_source}")
+            return
         else:
             tr = _generate(d, d.train_source, d.data_seed, 0, d.train_size)
             va = _generate(d, d.train_source, d.data_seed, d.train_size, d.val_size)
@@ -283,6 +304,13 @@ class WallpaperDataModule(L.LightningDataModule):
         return TensorDataset(torch.from_numpy(np.ascontiguousarray(self._crop(x)))[:, None], torch.from_numpy(labels))
 
     def train_dataloader(self) -> DataLoader:
+        from equisym.data.loading import loader_workers
+
+        if self.cfg.data.stream:
+            from equisym.data.wallpaper import StreamSampler
+
+            sampler = StreamSampler(min(self.cfg.data.epoch_size, self.cfg.data.train_size), seed=self.cfg.seed)
+            return DataLoader(self.train_set, batch_size=self.cfg.data.batch_size, sampler=sampler, drop_last=True, **loader_workers(self.cfg.data.num_workers))
         return DataLoader(self.train_set, batch_size=self.cfg.data.batch_size, shuffle=True, drop_last=len(self.train_set) > self.cfg.data.batch_size)
 
     def val_dataloader(self) -> DataLoader:
@@ -318,7 +346,7 @@ class WallpaperModule(TaskModule):
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
-        if stage == "train" and self.is_image and self.cfg.data.augment:
+        if stage == "train" and self.is_image and self.cfg.data.augment and not self.cfg.data.stream:  # a stream augments itself
             from equisym.nn.wallpaper import d4_transform
 
             x = d4_transform(x, int(torch.randint(8, (1,))))
@@ -357,6 +385,15 @@ class WallpaperClassification(Task):
                 raise EquisymError(f"eval.sources: unknown source {s!r}; choose from {', '.join(SOURCES)}")
         if not cfg.data.train_noise >= 0:
             raise EquisymError(f"data.train_noise must be >= 0; got {cfg.data.train_noise}")
+        if cfg.data.stream:
+            if cfg.model.get("name") in SCORE_MODELS:
+                raise EquisymError("data.stream is for image models; the score model trains on a fixed set (data.stream: false)")
+            if cfg.data.train_file or cfg.data.train_noise > 0:
+                raise EquisymError("data.stream draws its own images: drop data.train_file and data.train_noise (use data.jitter)")
+            if cfg.data.epoch_size < cfg.data.batch_size:
+                raise EquisymError(f"data.epoch_size ({cfg.data.epoch_size}) must be at least data.batch_size ({cfg.data.batch_size})")
+        if cfg.data.num_workers < 0:
+            raise EquisymError(f"data.num_workers must be >= 0; got {cfg.data.num_workers}")
         entry, model_cfg = expand_model_section(cfg.model, num_classes=17)
         return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
 
