@@ -23,6 +23,15 @@ from equisym.testing.conformance import (
 from equisym.testing.model_specs import model_specs
 
 SPECS = model_specs()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The models are tiny: one thread is fastest, and immune to other jobs on the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 WRAPPERS = {"ecse(pet)", "ecse(pointnet)", "rotation-averaged(pet)"}
 DTYPES = [torch.float32, torch.float64]
 
