@@ -21,7 +21,7 @@ from equisym.integrations.ase import EquisymCalculator
 from equisym.nn import PET
 from equisym.nn.symmetrize import Symmetrized
 
-from tests.conftest import require_module  # noqa: E402
+from tests.conftest import require_module, requires_cuda  # noqa: E402
 
 metatomic_ase = require_module("metatomic_ase", "export")
 from equisym.integrations.metatomic import export_potential, reverse_edges  # noqa: E402
@@ -206,8 +206,9 @@ def test_export_cli(tmp_path, capsys):
     assert main(["export", str(tmp_path / "best.ckpt"), "--out", str(tmp_path / "no" / "m.pt")]) == 2
     assert main(["export", str(tmp_path / "best.ckpt"), "--out", str(tmp_path / "m.pt"), "--aux", "x.ckpt"]) == 2
     assert main(["export", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "m.pt")]) == 2
+    assert main(["export", str(tmp_path / "best.ckpt"), "--out", str(tmp_path / "m.pt"), "--device", "tpu"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
+    assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "ecse.pt"]
 
 
@@ -229,3 +230,14 @@ def test_ipi_metatomic_driver_runs_the_file(exported, tmp_path):
     np.testing.assert_allclose(unit_to_user("force", "ev/ang", forces), ref["forces"], rtol=0, atol=1e-9)
     stress = -unit_to_user("energy", "electronvolt", virial) / atoms.get_volume()
     np.testing.assert_allclose(stress, full_3x3(ref["stress"]), rtol=0, atol=1e-9)
+
+
+@requires_cuda
+def test_exported_file_runs_on_cuda(exported):
+    folder, _ = exported
+    atoms = _periodic()
+    cpu = _results(atoms, metatomic_ase.MetatomicCalculator(str(folder / "ecse.pt"), device="cpu"), stress=True)
+    gpu = _results(atoms, metatomic_ase.MetatomicCalculator(str(folder / "ecse.pt"), device="cuda"), stress=True)
+    assert abs(gpu["energy"] - cpu["energy"]) <= 1e-9 * abs(cpu["energy"])
+    np.testing.assert_allclose(gpu["forces"], cpu["forces"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(gpu["stress"], cpu["stress"], rtol=0, atol=1e-8)

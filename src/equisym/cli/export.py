@@ -45,6 +45,7 @@ def probe_structure(species: list[int]):
 def run(args: argparse.Namespace) -> None:
     """Load, wrap, compile, save and check; print one summary line."""
     from equisym.errors import EquisymError
+    from equisym.inference.load import resolve_device
     from equisym.inference.model_file import read_model_file
     from equisym.inference.potential import load_potential
     from equisym.integrations.metatomic import check_export, export_potential, find_backbone
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> None:
         raise EquisymError(f"--out {args.out} is a folder; give the model file to write, e.g. {args.out}/model.pt")
     if args.aux and not args.ecse:
         raise EquisymError("--aux is the ECSE auxiliary model: use it with --ecse")
+    device = resolve_device(args.device)
+    if device.type not in ("cpu", "cuda"):
+        raise EquisymError(f"--device {args.device}: exported models run on cpu or cuda")
     model = load_potential(args.checkpoint)
     if args.ecse:
         from equisym.nn.symmetrize import Symmetrized
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> None:
         model = Symmetrized(model, aux_model=aux, config=options).eval()
     export_potential(model, out, dtype=args.dtype, name=f"equisym PET{' + ECSE' if args.ecse else ''}")
     backbone = find_backbone(model)
-    check = check_export(out, model, probe_structure(list(backbone.known_species)), device=args.device)
+    check = check_export(out, model, probe_structure(list(backbone.known_species)), device=str(device))
     print(f"wrote {args.out} ({'PET + ECSE' if args.ecse else 'PET'}, {args.dtype})")
     print(f"  check on {args.device}: energy relative difference {check['energy_rel']:.1e}, "
           f"largest force difference {check['forces_max']:.1e} eV/Å")

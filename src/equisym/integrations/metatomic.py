@@ -25,6 +25,7 @@ split over domains.
 """
 
 # no ``from __future__ import annotations``: metatomic checks the forward() annotations as types
+import copy
 import math
 import os
 import tempfile
@@ -206,7 +207,7 @@ def export_potential(
 
     Args:
         model: a :class:`~equisym.nn.PET` or a :class:`~equisym.nn.Symmetrized` around one,
-            in eval mode (it is cast to ``dtype`` and moved to the CPU).
+            in eval mode (a copy is cast to ``dtype``; ``model`` itself is not changed).
         path: output file (``.pt``); written atomically (temporary file, then rename).
         dtype: ``float32`` or ``float64``, the precision the engine must use.
         name, description: metadata stored in the file.
@@ -220,7 +221,7 @@ def export_potential(
             TorchScript cannot compile.
     """
     if dtype not in _DTYPES:
-        raise EquisymError(f"--dtype must be float32 or float64, got {dtype!r}")
+        raise EquisymError(f"dtype must be float32 or float64, got {dtype!r}")
     out_dir = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(out_dir):
         raise EquisymError(f"the output folder {out_dir} does not exist")
@@ -229,7 +230,8 @@ def export_potential(
         raise EquisymError(f"export supports PET potentials (bare or ECSE-wrapped), not {type(backbone).__name__}")
     if not getattr(model, "torchscript_compatible", False):
         raise EquisymError(f"{type(model).__name__} cannot be compiled with TorchScript, so it cannot be exported")
-    model = model.to(device="cpu", dtype=_DTYPES[dtype]).eval()
+    model = copy.deepcopy(model).to(device="cpu", dtype=_DTYPES[dtype]).eval()  # the caller's model is untouched
+    backbone = find_backbone(model)
     if getattr(getattr(model, "config", None), "species_prunning", False):
         raise EquisymError("ecse.species_prunning is not supported by the export; set it to false")
     wrapper = MetatomicPotential(
