@@ -269,6 +269,11 @@ class VerifierResult:
     """Best correlation of an operation not in the predicted group (accidental symmetry)."""
     op_scores: dict = field(default_factory=dict)
     """Best correlation per lattice isometry (key: the matrix as a tuple) over all translations."""
+    operations: tuple = ()
+    """Operations (:class:`AffineOp`, reduced basis, fractional, origin at pixel (0, 0)) of the
+    predicted group at its best setting and origin (empty when the lattice admits none)."""
+    correlations: dict = field(default_factory=dict, repr=False)
+    """``C_R`` per lattice isometry (key: ``R.tobytes()``, int64), on the ``2N × 2N`` translation grid."""
 
     @property
     def symbol(self) -> str:
@@ -370,7 +375,7 @@ def analyse(
         label = 0
     ops = best[label] if best[label] is not None else (AffineOp(np.eye(2, dtype=np.int64), np.zeros(2)),)
     op_scores = {tuple(np.frombuffer(k, dtype=np.int64)): float(c.max()) for k, c in C.items()}
-    return VerifierResult(label, scores, basis, _excess(C, ops, 2 * N), op_scores)
+    return VerifierResult(label, scores, basis, _excess(C, ops, 2 * N), op_scores, tuple(best[label] or ()), C)
 
 
 def _bins(basis: np.ndarray) -> int:
