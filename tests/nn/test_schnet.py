@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from equisym.nn import SchNet, SchNetDOS, SchNetDOSConfig
+from tests.conftest import require_module
 
 
 def _edges(n: int = 7, cutoff: float = 4.0):
@@ -29,7 +30,7 @@ def test_features_and_readout_shapes():
 
 
 def test_same_weights_and_outputs_as_torch_geometric():
-    tg = pytest.importorskip("torch_geometric.nn.models")
+    tg = require_module("torch_geometric.nn.models", extra="bench")
     pos, src, dst, d = _edges()
     z = torch.tensor([1, 6, 6, 8, 1, 1, 6])
     ref = tg.SchNet(hidden_channels=16, num_filters=12, num_interactions=2, num_gaussians=10, cutoff=4.0,
