@@ -48,14 +48,14 @@ def _fan(polygons: list[list[int]]) -> np.ndarray:
     return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
 
 
-def _check(path: str, vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check(path: str, vertices: np.ndarray, faces: np.ndarray, require_faces: bool = True) -> tuple[np.ndarray, np.ndarray]:
     if len(vertices) == 0:
         raise EquisymError(f"mesh {path} has no vertices")
-    if len(faces) == 0:
+    if len(faces) == 0 and require_faces:
         raise EquisymError(f"mesh {path} has no faces; a surface is needed to sample points")
     if not np.isfinite(vertices).all():
         raise EquisymError(f"mesh {path} has NaN or infinite vertex coordinates")
-    if faces.min() < 0 or faces.max() >= len(vertices):
+    if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise EquisymError(f"mesh {path} has a face index outside 0..{len(vertices) - 1}")
     return vertices.astype(np.float64), faces.astype(np.int64)
 
@@ -138,8 +138,9 @@ _PLY_TYPES = {
 }
 
 
-def read_ply(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read the ``vertex`` (x, y, z) and ``face`` elements of an ASCII or binary PLY file."""
+def read_ply(path: str, require_faces: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Read the ``vertex`` (x, y, z) and ``face`` elements of an ASCII or binary PLY file
+    (``require_faces=False``: a point cloud without faces gives ``faces`` of shape ``(0, 3)``)."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -194,7 +195,7 @@ def read_ply(path: str) -> tuple[np.ndarray, np.ndarray]:
                 vertices, faces = _ply_element(path, name, props, rows, vertices, faces)
     except (IndexError, ValueError):
         raise EquisymError(f"PLY file {path} is truncated or malformed") from None
-    return _check(path, vertices, faces)
+    return _check(path, vertices, faces, require_faces)
 
 
 def _ply_binary(body: bytes, offset: int, count: int, props: list, order: str) -> tuple[list, int]:

@@ -108,7 +108,8 @@ def load_dos_models(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> l
 
 
 @torch.no_grad()
-def predict_dos(model_files, structures, batch_size: int = 32) -> DOSPrediction:
+def predict_dos(model_files, structures, batch_size: int = 32, device: str | torch.device = "cpu",
+                show_progress: bool = False) -> DOSPrediction:
     """Predict the DOS, Fermi level and band energy of carbon structures with trained models.
 
     Args:
@@ -117,6 +118,8 @@ def predict_dos(model_files, structures, batch_size: int = 32) -> DOSPrediction:
         structures: an ``ase.Atoms`` or a sequence of them (carbon only; molecules or
             periodic cells).
         batch_size: structures per forward pass.
+        device: where the networks run (``cpu``, ``cuda``, ...); inputs are built on the CPU.
+        show_progress: a progress bar over the batches (stderr).
 
     Symmetry: the prediction inherits the model's: exactly invariant under every rotation
     (local frames, SOAP, SchNet) or under the 60 icosahedral rotations (lab-frame CSGNN-DOS),
@@ -141,7 +144,13 @@ def predict_dos(model_files, structures, batch_size: int = 32) -> DOSPrediction:
         raise EquisymError("predict_dos: give an ase.Atoms or a non-empty sequence of them")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise EquisymError(f"predict_dos: batch_size must be a positive integer, got {batch_size}")
+    from equisym.inference.load import resolve_device
+    from equisym.inference.outputs import progress
+
+    dev = resolve_device(device)
     models = load_dos_models(model_files)
+    for m in models:
+        m.network.to(dev)
     first = models[0]
     energies = first.energies
     names = [f"structure {i} ({a.get_chemical_formula()})" for i, a in enumerate(atoms)]
@@ -155,10 +164,11 @@ def predict_dos(model_files, structures, batch_size: int = 32) -> DOSPrediction:
     )
     collate = DOSCollate(structures_in, first.kind, first.spheres, rotate=False, seed=0, frame_mode="all")
     atom_dos: list = [None] * len(atoms)
-    for start in range(0, len(atoms), batch_size):
+    for start in progress(range(0, len(atoms), batch_size), "predict DOS", show_progress, unit="batch"):
         ids = list(range(start, min(start + batch_size, len(atoms))))
-        batch = collate(ids)
-        per_atom = torch.stack([predict_batch(m.network, batch)[1] for m in models]).mean(0).double().numpy()
+        batch = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in collate(ids).items()}
+        per_atom = torch.stack([predict_batch(m.network, batch)[1] for m in models]).mean(0).double().cpu().numpy()
+        batch["structure_index"] = batch["structure_index"].cpu()
         counts = np.bincount(batch["structure_index"].numpy(), minlength=len(ids))
         for i, block in zip(ids, np.split(per_atom, np.cumsum(counts)[:-1])):
             atom_dos[i] = block
