@@ -129,7 +129,6 @@ class MetatomicPotential(torch.nn.Module):
         vectors: List[torch.Tensor] = []
         reverse: List[torch.Tensor] = []
         structure: List[torch.Tensor] = []
-        atom_in_system: List[torch.Tensor] = []
         atom_offset = 0
         edge_offset = 0
         for k, system in enumerate(systems):
@@ -143,41 +142,36 @@ class MetatomicPotential(torch.nn.Module):
             vectors.append(nl.values.reshape(-1, 3))
             reverse.append(reverse_edges(centers, neighbors, pairs[:, 2:5]) + edge_offset)
             structure.append(torch.full((n,), k, dtype=torch.long, device=device))
-            atom_in_system.append(torch.arange(n, dtype=torch.long, device=device))
             atom_offset += n
             edge_offset += centers.shape[0]
-        out = self.model.forward_edges(
-            torch.cat(species),
-            torch.cat(edges, dim=1),
-            torch.cat(vectors),
-            torch.cat(reverse),
-            torch.cat(structure),
-            len(systems),
-        )
-        atom_energy = out["atom_energy"]
-        system_index = torch.cat(structure)
-        atom_index = torch.cat(atom_in_system)
-        if selected_atoms is not None:
-            selected = selected_atoms.values.to(device=device, dtype=torch.long)
-            key = system_index * (atom_offset + 1) + atom_index
-            wanted = selected[:, 0] * (atom_offset + 1) + selected[:, 1]
-            mask = torch.isin(key, wanted)
+        system_index = structure[0] if len(systems) == 1 else torch.cat(structure)
+        if len(systems) == 1:
+            out = self.model.forward_edges(species[0], edges[0], vectors[0], reverse[0], system_index, 1)
         else:
-            mask = torch.ones_like(system_index, dtype=torch.bool)
-        properties = Labels(["energy"], torch.zeros((1, 1), dtype=torch.int32, device=device))
-        if outputs["energy"].sample_kind == "atom":
-            samples = Labels(
-                ["system", "atom"],
-                torch.stack([system_index[mask], atom_index[mask]], dim=1).to(torch.int32),
+            out = self.model.forward_edges(
+                torch.cat(species), torch.cat(edges, dim=1), torch.cat(vectors), torch.cat(reverse), system_index,
+                len(systems),
             )
-            values = atom_energy[mask].reshape(-1, 1)
+        properties = Labels(["energy"], torch.zeros((1, 1), dtype=torch.int32, device=device))
+        per_atom = outputs["energy"].sample_kind == "atom"
+        if selected_atoms is None and not per_atom:
+            values = out["energy"].reshape(-1, 1)
+            samples = Labels(["system"], torch.arange(len(systems), dtype=torch.int32, device=device).reshape(-1, 1))
         else:
-            if selected_atoms is None:
-                values = out["energy"].reshape(-1, 1)
+            atom_energy = out["atom_energy"]
+            atom_index = torch.cat([torch.arange(len(system), dtype=torch.long, device=device) for system in systems])
+            if selected_atoms is not None:
+                selected = selected_atoms.values.to(device=device, dtype=torch.long)
+                key = system_index * (atom_offset + 1) + atom_index
+                mask = torch.isin(key, selected[:, 0] * (atom_offset + 1) + selected[:, 1])
+                system_index, atom_index, atom_energy = system_index[mask], atom_index[mask], atom_energy[mask]
+            if per_atom:
+                samples = Labels(["system", "atom"], torch.stack([system_index, atom_index], dim=1).to(torch.int32))
+                values = atom_energy.reshape(-1, 1)
             else:
                 values = torch.zeros(len(systems), dtype=atom_energy.dtype, device=device)
-                values = values.index_add(0, system_index[mask], atom_energy[mask]).reshape(-1, 1)
-            samples = Labels(["system"], torch.arange(len(systems), dtype=torch.int32, device=device).reshape(-1, 1))
+                values = values.index_add(0, system_index, atom_energy).reshape(-1, 1)
+                samples = Labels(["system"], torch.arange(len(systems), dtype=torch.int32, device=device).reshape(-1, 1))
         block = TensorBlock(values=values, samples=samples, components=[], properties=properties)
         keys = Labels(["_"], torch.zeros((1, 1), dtype=torch.int32, device=device))
         return {"energy": TensorMap(keys, [block])}
