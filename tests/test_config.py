@@ -81,7 +81,7 @@ def test_every_shipped_config_validates(path, tmp_path):
     if path.name == "csgnn-modelnet40.yaml":  # asks for the user's data folder, as its header says
         (tmp_path / "shape_names.txt").write_text("\n".join(f"class{i}" for i in range(40)))
         overrides = [f"data.root={tmp_path}"]
-    task, cfg = load_config(load_yaml(str(path)), overrides)
+    task, cfg = load_config(load_yaml(str(path)), overrides, base_dir=path.parent)
     assert task.config_class is type(cfg)
 
 
