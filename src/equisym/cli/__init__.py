@@ -4,6 +4,7 @@
 
     equisym train CONFIG.yaml [-o key=value ...] [--out DIR] [--resume]
     equisym eval CHECKPOINT [CHECKPOINT ...] [--data PATH] [-o key=value ...] [--out DIR] [--device DEV]
+    equisym predict MODEL [MODEL ...] INPUT... --out OUT [--device DEV] [--batch-size N]
     equisym generate wallpaper|shapes|carbon-dos ... --out PATH
     equisym export CHECKPOINT --out model.pt [--ecse] [--dtype float32|float64] [--device DEV]
     equisym --version
@@ -27,6 +28,7 @@ from equisym import __version__
 from equisym.cli import eval as _eval_cmd
 from equisym.cli import export as _export_cmd
 from equisym.cli import generate as _generate_cmd
+from equisym.cli import predict as _predict_cmd
 from equisym.cli import train as _train_cmd
 from equisym.cli.generate import GENERATOR_MODULES
 from equisym.errors import EquisymError
@@ -42,6 +44,7 @@ def _parser(with_generators: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _train_cmd.add_parser(sub)
     _eval_cmd.add_parser(sub)
+    _predict_cmd.add_parser(sub)
     _export_cmd.add_parser(sub)
     _generate_cmd.add_parser(sub, with_generators)
     return parser
