@@ -1,6 +1,7 @@
 """A config means one training: same weights twice on one machine, optimizer steps fixed by
 data size, batch size and epochs, schedules counted in steps, ties broken by the loss."""
 
+import io
 import json
 
 import pytest
@@ -71,3 +72,36 @@ def test_relative_data_paths_resolve_against_the_config_folder(tmp_path, monkeyp
     assert cfg.data.train == str(tmp_path / "data" / "train.xyz")
     assert cfg.data.val == "/abs/val.xyz"
     assert cfg.data.test == str(tmp_path / "elsewhere" / "test.xyz")  # an override: the current folder
+
+
+def test_metrics_csv_keeps_earlier_rows_and_drops_a_replayed_epoch(tmp_path):
+    from equisym.train.metrics_log import CSVMetricsLogger, read_rows
+
+    first = CSVMetricsLogger(tmp_path)
+    first.log_metrics({"epoch": 0, "val/loss": 1.0}, step=2)
+    first.log_metrics({"epoch": 0, "train/loss_epoch": 2.0}, step=2)
+    first.log_metrics({"epoch": 1, "train/loss_step": 1.5}, step=3)  # the interrupted epoch
+    resumed = CSVMetricsLogger(tmp_path, keep_until_epoch=0)
+    resumed.log_metrics({"epoch": 1, "val/loss": 0.5, "lr": 0.1}, step=5)
+    rows = read_rows(tmp_path / "metrics.csv")
+    assert [(r["epoch"], r["val/loss"], r["train/loss_epoch"], r["lr"]) for r in rows] == [
+        ("0", "1.0", "", ""), ("0", "", "2.0", ""), ("1", "0.5", "", "0.1")]
+
+
+def test_random_states_round_trip_through_a_checkpoint():
+    import random
+
+    import numpy as np
+
+    from equisym.train.callbacks import EpochSeeds
+
+    seeds = EpochSeeds(0)
+    state = seeds.state_dict()
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(())))
+    random.random(), np.random.rand(), torch.rand(())  # move on
+    seeds.load_state_dict(state)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    assert torch.load(buffer, weights_only=True)["next_epoch"] == 0  # plain data only
