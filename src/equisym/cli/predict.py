@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> None:
                                f"{models[tasks.index(next(t for t in tasks if t != task))]} is '{next(t for t in tasks if t != task)}'")
     if task not in _OUT_SUFFIXES:
         raise EquisymError(f"{models[0]} is a model of the '{task}' task, which equisym predict does not handle")
+    _check_inputs(task, inputs, models[0])
     if len(models) > 1 and task not in ("potential", "dos"):
         raise EquisymError(f"ensembles of several model files are supported for potentials and DOS models, not for '{task}'")
     if args.uncertainty and (task != "potential" or len(models) < 2):
@@ -140,7 +141,6 @@ def run(args: argparse.Namespace) -> None:
     if args.batch_size is not None and args.batch_size < 1:
         raise EquisymError(f"--batch-size must be a positive integer, got {args.batch_size}")
     out = check_output_path(args.out, _OUT_SUFFIXES[task])
-    _check_inputs(task, inputs, models[0])
     device = resolve_device(args.device)
     show = not args.no_progress
     if task == "potential":

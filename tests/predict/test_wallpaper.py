@@ -1,0 +1,134 @@
+"""equisym predict on images: the wallpaper detector (17 groups), conversions, plots, classifiers."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from equisym.cli import main
+from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS
+from equisym.inference.images import read_image
+from equisym.inference.wallpaper import OPERATIONS
+
+from .conftest import wallpaper_pngs
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory):
+    return wallpaper_pngs(tmp_path_factory.mktemp("wallpaper-png"), size=128, seed=0)
+
+
+def test_detector_identifies_the_17_groups_without_a_lattice(pngs, tmp_path):
+    out = tmp_path / "groups.csv"
+    assert main(["predict", "wallpaper-detector", *[str(p) for p, _ in pngs], "--out", str(out), "--no-progress"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0])[:10] == ["input", "prediction", "confidence", "a_px", "b_px", "gamma_deg", "a_x", "a_y", "b_x", "b_y"]
+    assert list(rows[0])[10:16] == list(OPERATIONS) and list(rows[0])[16:] == [f"score_{g}" for g in PLANE_GROUP_SYMBOLS]
+    right = sum(r["prediction"] == truth for r, (_, truth) in zip(rows, pngs))
+    assert right >= 16, [(r["prediction"], t) for r, (_, t) in zip(rows, pngs)]
+    by_group = {t: r for r, (_, t) in zip(rows, pngs)}
+    # the operation scores say which operations are there
+    assert float(by_group["pm"]["mirror"]) > 0.9 > float(by_group["pm"]["glide"])
+    assert float(by_group["pg"]["glide"]) > 0.9 > float(by_group["pg"]["mirror"])
+    assert float(by_group["p4"]["rot4"]) > 0.9 > float(by_group["p4"]["mirror"])
+    assert by_group["p4"]["rot3"] == ""  # a square lattice admits no 3-fold rotation
+    assert float(by_group["p6m"]["rot6"]) > 0.9
+    for r in rows:
+        a, b = float(r["a_px"]), float(r["b_px"])
+        assert 8 < a <= b < 64 and 0.9 <= float(r["confidence"]) <= 1.0
+
+
+def test_plot_writes_one_figure_per_image(pngs, tmp_path):
+    chosen = [str(p) for p, g in pngs if g in ("p4g", "cm")]
+    out = tmp_path / "groups.csv"
+    assert main(["predict", "wallpaper-detector", *chosen, "--out", str(out), "--plot", "--no-progress"]) == 0
+    figures = sorted(p.name for p in (tmp_path / "groups_plots").iterdir())
+    assert figures == ["cm.png", "p4g.png"]
+    with Image.open(tmp_path / "groups_plots" / "p4g.png") as img:
+        assert img.size[0] > 300
+
+
+def test_plot_elements_of_p4g():
+    """p4g: 4-fold centres off the mirrors, 2-fold centres on them; mirrors and glides both drawn."""
+    from equisym.generate.wallpaper import WallpaperGenerator
+    from equisym.inference.wallpaper import detect
+    from equisym.inference.wallpaper_plot import symmetry_elements
+
+    image = WallpaperGenerator("all", "photos", size=128, seed=0).sample(11).image / 255.0
+    result = detect(image)
+    centres, lines = symmetry_elements(result.elements, result.lattice, image.shape)
+    assert {2, 4} == set(centres.values())
+    assert {"mirror", "glide"} == {kind for *_, kind in lines}
+    for (x, y), order in centres.items():
+        on_mirror = any(abs((np.array([x, y]) - p) @ np.array([-d[1], d[0]])) < 0.5 for p, d, k in lines if k == "mirror")
+        assert on_mirror == (order == 2)
+
+
+def test_conversions_16bit_tiff_rgba_png_and_jpeg(tmp_path):
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 65536, size=(20, 24), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "g16.tif", grey)
+    np.testing.assert_allclose(read_image(tmp_path / "g16.tif"), grey / 65535.0)
+    rgba = rng.integers(0, 256, size=(20, 24, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    np.testing.assert_allclose(read_image(tmp_path / "rgba.png"), rgba[..., :3].mean(-1) / 255.0)  # alpha dropped
+    Image.fromarray(grey.astype(np.uint16)).save(tmp_path / "g16.png")
+    np.testing.assert_allclose(read_image(tmp_path / "g16.png"), grey / 65535.0)
+    Image.fromarray(rgba[..., :3]).save(tmp_path / "rgb.jpg")
+    assert read_image(tmp_path / "rgb.jpg").shape == (20, 24)
+    tifffile.imwrite(tmp_path / "f32.tif", np.linspace(-2, 3, 480, dtype=np.float32).reshape(20, 24))
+    x = read_image(tmp_path / "f32.tif")
+    assert x.min() == 0.0 and x.max() == 1.0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("constant", "the image is constant"),
+    ("tiny-cells", "at least two unit cells"),
+    ("unreadable", "cannot read image"),
+    ("wrong-task", "its inputs are structure files"),
+    ("not-a-model", "is not a model file"),
+])
+def test_bad_images_are_one_line_errors(models, pngs, tmp_path, capsys, case, message):
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(tmp_path / "flat.png")
+    y, x = np.mgrid[0:64, 0:64]
+    Image.fromarray((127 + 120 * np.sin(x / 9.0) * np.cos(y / 13.0 + 0.3 * x / 9.0)).astype(np.uint8)).save(tmp_path / "big-cell.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (tmp_path / "model.txt").write_text("hello")
+    model, image = {
+        "constant": ("wallpaper-detector", "flat.png"),
+        "tiny-cells": ("wallpaper-detector", "big-cell.png"),
+        "unreadable": ("wallpaper-detector", "broken.png"),
+        "wrong-task": (str(models["pet0"]), "flat.png"),
+        "not-a-model": (str(tmp_path / "model.txt"), "flat.png"),
+    }[case]
+    out = tmp_path / "groups.csv"
+    assert main(["predict", model, str(pngs[0][0]), str(tmp_path / image), "--out", str(out), "--plot"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0, err
+    assert not out.exists() and not (tmp_path / "groups_plots").exists()
+
+
+@pytest.mark.parametrize("kind", ["resnet", "scores"])
+def test_trained_classifiers(models, pngs, tmp_path, kind):
+    """A classifier's CSV: probabilities, the detector's lattice and operation scores beside."""
+    out = tmp_path / "groups.csv"
+    images = [str(p) for p, _ in pngs[:3]]
+    assert main(["predict", str(models[kind]), *images, "--out", str(out), "--no-progress"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["input"] for r in rows] == images
+    probs = np.array([[float(r[f"p_{g}"]) for g in PLANE_GROUP_SYMBOLS] for r in rows])
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    for r, p in zip(rows, probs):
+        assert r["prediction"] == PLANE_GROUP_SYMBOLS[int(p.argmax())]
+        assert float(r["confidence"]) == pytest.approx(p.max(), abs=1e-5)
+        assert float(r["a_px"]) > 0
+
+
+def test_classifier_refuses_images_smaller_than_its_input(models, tmp_path, capsys):
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)).save(tmp_path / "small.png")
+    assert main(["predict", str(models["resnet"]), str(tmp_path / "small.png"), "--out", str(tmp_path / "g.csv")]) == 2
+    assert "smaller than the 64×64 px this model was trained on" in capsys.readouterr().err
