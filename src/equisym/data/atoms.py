@@ -1,9 +1,14 @@
 """Atomistic data: structures with energies and forces read with ASE (extended XYZ).
 
-- Energies are read from ``atoms.info[energy_key]`` (or from the single-point calculator ASE
-  attaches when reading extxyz), forces from ``atoms.arrays[forces_key]``; the key names are
-  configurable and the units explicit (``energy_unit``, ``length_unit``), converted on reading
-  to eV and Å (forces to eV/Å).
+- Every label is looked up first in the structure's own data (``atoms.info`` for energies,
+  stresses, virials and weights; ``atoms.arrays`` for forces), then in the calculator results
+  (``atoms.calc.results``: the single-point calculator ASE attaches when an extxyz file stores
+  ``energy``, ``forces`` or ``stress``). Key names are configurable and units explicit
+  (``energy_unit``, ``length_unit``, ``stress_unit``), converted on reading to eV, Å, eV/Å and
+  eV/Å³.
+- Stress follows ASE's convention: ``σ = (1/V) ∂E/∂ε`` (eV/Å³; positive when the cell wants
+  to shrink, i.e. under tension). A virial ``W = −∂E/∂ε`` (eV) is converted as ``σ = −W/V``.
+- Species may be given as atomic numbers or chemical symbols (:func:`atomic_numbers`).
 - Neighbour lists are periodic (vesin, through :func:`equisym.geometry.graph.build_graph`);
   each structure's graph is built once.
 - Batches are packed (:func:`equisym.geometry.graph.batch_graphs`): atoms of all structures
@@ -23,6 +28,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from equisym.data.atoms_labels import (
+    ENERGY_UNITS,
+    LENGTH_UNITS,
+    STRESS_UNITS,
+    Structure,
+    atomic_numbers,
+    read_structures,
+    structures_from_atoms,
+)
 from equisym.data.loading import loader_workers
 from equisym.errors import EquisymError
 from equisym.geometry.graph import AtomicGraph, batch_graphs, build_graph
@@ -30,30 +44,21 @@ from equisym.geometry.graph import AtomicGraph, batch_graphs, build_graph
 __all__ = [
     "ENERGY_UNITS",
     "LENGTH_UNITS",
+    "STRESS_UNITS",
+    "atomic_numbers",
     "AtomsDataConfig",
     "Structure",
     "read_structures",
     "structures_from_atoms",
     "graph_from_atoms",
     "fit_baseline",
+    "composition",
+    "atomic_energy_baseline",
+    "split_structures",
     "AtomsDataset",
     "collate_atoms",
     "AtomsDataModule",
 ]
-
-#: Factors converting an energy in the given unit to eV.
-ENERGY_UNITS = {
-    "eV": 1.0,
-    "meV": 1e-3,
-    "Hartree": 27.211386245988,
-    "Ha": 27.211386245988,
-    "Ry": 13.605693122994,
-    "kcal/mol": 0.0433641043,
-    "kJ/mol": 0.0103642688,
-}
-#: Factors converting a length in the given unit to Å.
-LENGTH_UNITS = {"angstrom": 1.0, "Å": 1.0, "A": 1.0, "bohr": 0.529177210903, "nm": 10.0}
-
 
 @dataclass
 class AtomsDataConfig:
@@ -64,17 +69,36 @@ class AtomsDataConfig:
     val: str | None = None
     """Validation structures; if None, ``val_fraction`` of ``train`` is held out."""
     test: str | None = None
-    """Test structures; if None, the test metrics use the validation set."""
+    """Test structures; if None, ``test_fraction`` of ``train`` is held out (with
+    ``test_fraction: 0`` there is no test set and the final scores are labelled ``val``)."""
     val_fraction: float = 0.1
     """Fraction of ``train`` held out for validation when ``val`` is not given."""
+    test_fraction: float = 0.0
+    """Fraction of ``train`` held out for testing when ``test`` is not given (disjoint from the
+    validation hold-out; ``val_fraction + test_fraction`` must be below 1)."""
     split_seed: int = 0
-    """Seed of the validation hold-out."""
+    """Seed of the hold-outs (one permutation of ``train``: test first, then validation)."""
     max_train: int | None = None
     """Use only the first N training structures (learning curves, quick tests)."""
     energy_key: str = "energy"
     """Name of the energy in ``atoms.info``."""
     forces_key: str | None = "forces"
     """Name of the forces in ``atoms.arrays``; None: energy-only training."""
+    stress_key: str | None = None
+    """Name of the stress (``info``, else calculator results; 6 Voigt ``xx yy zz yz xz xy``,
+    9 or 3×3 values; ASE sign convention); periodic structures only."""
+    virial_key: str | None = None
+    """Name of the virial ``W = −∂E/∂ε`` in ``info`` (energy_unit; 6, 9 or 3×3 values),
+    converted to stress ``−W/V``; alternative to ``stress_key``."""
+    stress_unit: str = "eV/A^3"
+    """Unit of the stored stress (eV/A^3, GPa, kbar, bar)."""
+    weight_key: str | None = None
+    """Name of a per-structure weight in ``info`` (finite, ≥ 0) multiplying every loss term of
+    that structure; missing key: weight 1."""
+    atomic_energies: dict | None = None
+    """Isolated-atom reference energies ``{H: -13.6, C: ...}`` (energy_unit; symbols or atomic
+    numbers; every species of the model): the energy baseline instead of the least-squares
+    composition fit on the training set."""
     energy_unit: str = "eV"
     """Unit of the stored energies (eV, meV, Hartree, Ry, kcal/mol, kJ/mol)."""
     length_unit: str = "angstrom"
@@ -91,118 +115,26 @@ class AtomsDataConfig:
             raise EquisymError(f"data.energy_unit = {self.energy_unit!r}; choose one of {', '.join(ENERGY_UNITS)}")
         if self.length_unit not in LENGTH_UNITS:
             raise EquisymError(f"data.length_unit = {self.length_unit!r}; choose one of {', '.join(LENGTH_UNITS)}")
+        if self.stress_unit not in STRESS_UNITS:
+            raise EquisymError(f"data.stress_unit = {self.stress_unit!r}; choose one of {', '.join(STRESS_UNITS)}")
+        if self.stress_key and self.virial_key:
+            raise EquisymError("give data.stress_key or data.virial_key, not both")
         if not 0.0 < self.val_fraction < 1.0:
             raise EquisymError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
-
-
-@dataclass
-class Structure:
-    """One labelled structure, in eV and Å.
-
-    Shapes: positions ``(n, 3)`` Å, numbers ``(n,)``, cell ``(3, 3)`` Å (rows), pbc ``(3,)``,
-    energy scalar eV (NaN if absent), forces ``(n, 3)`` eV/Å or None.
-    """
-
-    positions: np.ndarray
-    numbers: np.ndarray
-    cell: np.ndarray
-    pbc: np.ndarray
-    energy: float
-    forces: np.ndarray | None
-
-
-def _energy_of(atoms, key: str, where: str) -> float:
-    if key in atoms.info:
-        return float(atoms.info[key])
-    calc = getattr(atoms, "calc", None)
-    results = getattr(calc, "results", {}) if calc is not None else {}
-    if key in results:
-        return float(results[key])
-    raise EquisymError(
-        f"{where}: no energy under the key '{key}' (info keys: {sorted(atoms.info)}, "
-        f"calculator results: {sorted(results)}); set data.energy_key"
-    )
-
-
-def _forces_of(atoms, key: str, where: str) -> np.ndarray:
-    if key in atoms.arrays:
-        return np.asarray(atoms.arrays[key], dtype=np.float64)
-    calc = getattr(atoms, "calc", None)
-    results = getattr(calc, "results", {}) if calc is not None else {}
-    if key in results:
-        return np.asarray(results[key], dtype=np.float64)
-    raise EquisymError(
-        f"{where}: no forces under the key '{key}' (per-atom arrays: {sorted(atoms.arrays)}, "
-        f"calculator results: {sorted(results)}); set data.forces_key (or null for energy-only)"
-    )
-
-
-def structures_from_atoms(
-    frames: Sequence,
-    energy_key: str | None = "energy",
-    forces_key: str | None = "forces",
-    energy_unit: str = "eV",
-    length_unit: str = "angstrom",
-    name: str = "structures",
-) -> list[Structure]:
-    """Convert ``ase.Atoms`` objects into :class:`Structure` (eV, Å, eV/Å)."""
-    if energy_unit not in ENERGY_UNITS:
-        raise EquisymError(f"unknown energy unit {energy_unit!r}; choose one of {', '.join(ENERGY_UNITS)}")
-    if length_unit not in LENGTH_UNITS:
-        raise EquisymError(f"unknown length unit {length_unit!r}; choose one of {', '.join(LENGTH_UNITS)}")
-    fe, fl = ENERGY_UNITS[energy_unit], LENGTH_UNITS[length_unit]
-    out = []
-    for k, atoms in enumerate(frames):
-        where = f"{name}[{k}]"
-        energy = _energy_of(atoms, energy_key, where) * fe if energy_key else float("nan")
-        forces = _forces_of(atoms, forces_key, where) * (fe / fl) if forces_key else None
-        if forces is not None and forces.shape != (len(atoms), 3):
-            raise EquisymError(f"{where}: forces have shape {forces.shape}, expected ({len(atoms)}, 3)")
-        if energy_key and not np.isfinite(energy):
-            raise EquisymError(f"{where}: the energy is {energy}")
-        if forces is not None and not np.isfinite(forces).all():
-            raise EquisymError(f"{where}: some forces are not finite")
-        out.append(
-            Structure(
-                positions=np.asarray(atoms.positions, dtype=np.float64) * fl,
-                numbers=np.asarray(atoms.numbers, dtype=np.int64),
-                cell=np.asarray(atoms.cell.array, dtype=np.float64) * fl,
-                pbc=np.asarray(atoms.pbc, dtype=bool),
-                energy=energy,
-                forces=forces,
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise EquisymError(f"data.test_fraction must be in [0, 1), got {self.test_fraction}")
+        held = (0.0 if self.val else self.val_fraction) + (0.0 if self.test else self.test_fraction)
+        if held >= 1.0:
+            raise EquisymError(
+                f"data.val_fraction + data.test_fraction = {held:g} leaves no training structures; they must sum below 1"
             )
-        )
-    return out
-
-
-def read_structures(
-    path: str | os.PathLike,
-    energy_key: str | None = "energy",
-    forces_key: str | None = "forces",
-    energy_unit: str = "eV",
-    length_unit: str = "angstrom",
-    index: str = ":",
-) -> list[Structure]:
-    """Read every frame of an ASE-readable file (extxyz, ...) as :class:`Structure` (eV, Å).
-
-    Raises:
-        EquisymError: missing file, unreadable file, missing labels, bad units.
-    """
-    import ase.io
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise EquisymError(f"structure file not found: {path}")
-    try:
-        frames = ase.io.read(path, index)
-    except Exception as err:  # noqa: BLE001 - any parse failure is a bad file
-        raise EquisymError(f"cannot read structures from {path}: {err}") from None
-    if not isinstance(frames, list):
-        frames = [frames]
-    if not frames:
-        raise EquisymError(f"{path} holds no structures")
-    return structures_from_atoms(frames, energy_key, forces_key, energy_unit, length_unit, name=os.path.basename(path))
-
+        if self.atomic_energies is not None:
+            if not isinstance(self.atomic_energies, dict) or not self.atomic_energies:
+                raise EquisymError("data.atomic_energies must map species to energies, e.g. {H: -13.6, C: -1029.8}")
+            atomic_numbers(list(self.atomic_energies), "data.atomic_energies")
+            for k, v in self.atomic_energies.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                    raise EquisymError(f"data.atomic_energies[{k}] = {v!r} is not a finite number")
 
 def graph_from_atoms(atoms_list, cutoff: float, dtype: torch.dtype | None = None) -> AtomicGraph:
     """One packed :class:`AtomicGraph` from an ``ase.Atoms`` or a list of them (Å)."""
@@ -215,29 +147,57 @@ def graph_from_atoms(atoms_list, cutoff: float, dtype: torch.dtype | None = None
     return batch_graphs(graphs)
 
 
-def fit_baseline(structures: Sequence[Structure], species: Sequence[int], ridge: float = 1e-10) -> np.ndarray:
+def composition(structures: Sequence[Structure], species: Sequence[int]) -> np.ndarray:
+    """Counts ``(S, len(species))`` of each species in each structure."""
+    index = {z: k for k, z in enumerate(species)}
+    counts = np.zeros((len(structures), len(species)))
+    for row, s in enumerate(structures):
+        for z in s.numbers:
+            counts[row, index[int(z)]] += 1
+    return counts
+
+
+def fit_baseline(
+    structures: Sequence[Structure], species: Sequence[int], ridge: float = 1e-10, energies: np.ndarray | None = None
+) -> np.ndarray:
     """Per-species baseline energies (eV) fitted on the composition by least squares.
 
-    Solves ``min_b Σ_s (E_s − Σ_Z n_{s,Z} b_Z)² + ridge |b|²`` (no intercept).
+    Solves ``min_b Σ_s w_s (E_s − Σ_Z n_{s,Z} b_Z)² + ridge |b|²`` (no intercept; ``w_s`` the
+    structure weights). Species absent from ``structures`` get 0.
+
+    Args:
+        energies: the targets ``(S,)`` (default: the structures' energies), e.g. residuals.
 
     Returns:
         ``(len(species),)`` baseline energy per species, in the order of ``species``.
     """
-    index = {z: k for k, z in enumerate(species)}
-    counts = np.zeros((len(structures), len(species)))
-    energies = np.array([s.energy for s in structures])
-    for row, s in enumerate(structures):
-        for z in s.numbers:
-            counts[row, index[int(z)]] += 1
-    a = counts.T @ counts + ridge * np.eye(len(species))
-    return np.linalg.solve(a, counts.T @ energies)
+    counts = composition(structures, species)
+    e = np.array([s.energy for s in structures]) if energies is None else np.asarray(energies, dtype=np.float64)
+    w = np.array([getattr(s, "weight", 1.0) for s in structures])
+    a = counts.T @ (w[:, None] * counts) + ridge * np.eye(len(species))
+    return np.linalg.solve(a, counts.T @ (w * e))
+
+
+def atomic_energy_baseline(atomic_energies: dict, species: Sequence[int], energy_unit: str = "eV") -> np.ndarray:
+    """Isolated-atom energies ``{symbol or Z: E}`` (``energy_unit``) as a baseline ``(len(species),)`` in eV.
+
+    Raises:
+        EquisymError: an unknown symbol, or a species of the model without an energy.
+    """
+    keys = atomic_numbers(list(atomic_energies), "data.atomic_energies")
+    table = {z: float(v) * ENERGY_UNITS[energy_unit] for z, v in zip(keys, atomic_energies.values())}
+    missing = [int(z) for z in species if int(z) not in table]
+    if missing:
+        raise EquisymError(f"data.atomic_energies has no energy for species {missing} (model.species = {list(species)})")
+    return np.array([table[int(z)] for z in species])
 
 
 class AtomsDataset(Dataset):
     """Structures with precomputed neighbour graphs; items are dicts of tensors.
 
     Each item: ``graph`` (:class:`AtomicGraph` of one structure), ``energy`` ``(1,)`` eV,
-    ``forces`` ``(n, 3)`` eV/Å (NaN-free; zeros with ``has_forces`` False when absent).
+    ``forces`` ``(n, 3)`` eV/Å (NaN-free; zeros with ``has_forces`` False when absent),
+    ``stress`` ``(1, 3, 3)`` eV/Å³ (zeros with ``has_stress`` False when absent), ``weight`` ``(1,)``.
     """
 
     def __init__(self, structures: Sequence[Structure], cutoff: float, dtype: torch.dtype = torch.float32, name: str = "data") -> None:
@@ -252,6 +212,9 @@ class AtomsDataset(Dataset):
                     "energy": torch.tensor([s.energy], dtype=dtype),
                     "forces": forces,
                     "has_forces": s.forces is not None,
+                    "stress": torch.zeros(1, 3, 3, dtype=dtype) if s.stress is None else torch.as_tensor(s.stress, dtype=dtype)[None],
+                    "has_stress": s.stress is not None,
+                    "weight": torch.tensor([s.weight], dtype=dtype),
                 }
             )
 
@@ -264,17 +227,26 @@ class AtomsDataset(Dataset):
     def species(self) -> set[int]:
         return {int(z) for s in self.structures for z in s.numbers}
 
+    @property
+    def has_stress(self) -> bool:
+        """Whether every structure carries a stress label."""
+        return bool(self.items) and all(it["has_stress"] for it in self.items)
+
 
 def collate_atoms(items: list[dict]) -> dict:
     """Pack items of :class:`AtomsDataset` into one batch (no padding atoms).
 
-    Returns ``{"graph": AtomicGraph, "energy": (S,), "forces": (N, 3), "has_forces": bool}``.
+    Returns ``{"graph": AtomicGraph, "energy": (S,), "forces": (N, 3), "has_forces": bool,
+    "stress": (S, 3, 3), "has_stress": bool, "weight": (S,)}``.
     """
     return {
         "graph": batch_graphs([it["graph"] for it in items]),
         "energy": torch.cat([it["energy"] for it in items]),
         "forces": torch.cat([it["forces"] for it in items]),
         "has_forces": all(it["has_forces"] for it in items),
+        "stress": torch.cat([it["stress"] for it in items]),
+        "has_stress": all(it["has_stress"] for it in items),
+        "weight": torch.cat([it["weight"] for it in items]),
     }
 
 
@@ -296,7 +268,10 @@ class AtomsDataModule(L.LightningDataModule):
 
     def _read(self, path: str) -> list[Structure]:
         c = self.cfg
-        return read_structures(path, c.energy_key, c.forces_key, c.energy_unit, c.length_unit)
+        return read_structures(
+            path, c.energy_key, c.forces_key, c.energy_unit, c.length_unit,
+            stress_key=c.stress_key, virial_key=c.virial_key, stress_unit=c.stress_unit, weight_key=c.weight_key,
+        )
 
     def _check_species(self, structures: list[Structure], where: str) -> None:
         present = {int(z) for s in structures for z in s.numbers}
@@ -313,23 +288,25 @@ class AtomsDataModule(L.LightningDataModule):
         c = self.cfg
         if not c.train:
             raise EquisymError("data.train must name a structure file (extxyz)")
+        c.validate()
         train = self._read(c.train)
+        train, val, test = split_structures(train, c)
         if c.val:
             val = self._read(c.val)
-        else:
-            order = np.random.default_rng(c.split_seed).permutation(len(train))
-            n_val = max(1, int(round(c.val_fraction * len(train))))
-            val = [train[k] for k in order[:n_val]]
-            train = [train[k] for k in order[n_val:]]
+        if c.test:
+            test = self._read(c.test)
         if c.max_train is not None:
             train = train[: c.max_train]
-        test = self._read(c.test) if c.test else None
-        for structures, where in ((train, c.train), (val, c.val or "validation split"), (test or [], c.test)):
+        for structures, where in ((train, c.train), (val, c.val or "validation split"), (test or [], c.test or "test split")):
             self._check_species(structures, where)
-        self.baseline = fit_baseline(train, self.species)
+        if c.atomic_energies is not None:
+            self.baseline = atomic_energy_baseline(c.atomic_energies, self.species, c.energy_unit)
+        else:
+            self.baseline = fit_baseline(train, self.species)
         self.train_set = AtomsDataset(train, self.cutoff, self.dtype, "train")
         self.val_set = AtomsDataset(val, self.cutoff, self.dtype, "val")
-        self.test_set = AtomsDataset(test, self.cutoff, self.dtype, "test") if test is not None else self.val_set
+        # no test file and no test fraction: no test set (evaluation says it scores the validation set)
+        self.test_set = AtomsDataset(test, self.cutoff, self.dtype, "test") if test is not None else None
 
     def dataset_from_file(self, path: str) -> AtomsDataset:
         """Another labelled file, with the same keys, units and cutoff (for ``equisym eval --data``)."""
@@ -349,4 +326,28 @@ class AtomsDataModule(L.LightningDataModule):
         return self.loader(self.val_set, self.cfg.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self.loader(self.test_set, self.cfg.eval_batch_size)
+        return self.loader(self.test_set if self.test_set is not None else self.val_set, self.cfg.eval_batch_size)
+
+
+def split_structures(structures: list[Structure], cfg: AtomsDataConfig) -> tuple[list, list | None, list | None]:
+    """Hold out test and validation structures of one file: ``(train, val, test)``.
+
+    One permutation of ``structures`` by ``cfg.split_seed``: the first
+    ``round(test_fraction · n)`` are the test set (when ``cfg.test`` is not given and
+    ``test_fraction > 0``), the next ``round(val_fraction · n)`` (at least 1) the validation
+    set (when ``cfg.val`` is not given), the rest the training set. The three never overlap.
+
+    Raises:
+        EquisymError: the hold-outs leave no training structure.
+    """
+    n = len(structures)
+    order = np.random.default_rng(cfg.split_seed).permutation(n)
+    n_test = int(round(cfg.test_fraction * n)) if (not cfg.test and cfg.test_fraction > 0) else 0
+    if not cfg.test and cfg.test_fraction > 0:
+        n_test = max(1, n_test)
+    n_val = 0 if cfg.val else max(1, int(round(cfg.val_fraction * n)))
+    if n_test + n_val >= n:
+        raise EquisymError(f"{cfg.train}: {n} structures cannot give {n_test} test and {n_val} validation structures and a training set")
+    test = [structures[k] for k in order[:n_test]] if n_test else None
+    val = [structures[k] for k in order[n_test : n_test + n_val]] if n_val else None
+    return [structures[k] for k in order[n_test + n_val :]], val, test
