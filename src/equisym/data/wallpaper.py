@@ -8,7 +8,8 @@ The file format is written by :mod:`equisym.generate.wallpaper.writer`: ``images
   or floats in [0, 1] (quantised to uint8, the generator's format: ``round(255 x)``); an
   ``(N, H, W, C)`` array with 3 or 4 channels is converted to grey (mean of the colour
   channels, alpha dropped). Anything else (a 2-D array, NaN or infinite values, floats
-  outside [0, 1], 16-bit values above 255) is refused with :class:`EquisymError`;
+  outside [0, 1], 16-bit values above 255, a constant image) is refused with
+  :class:`EquisymError`;
 - ``labels`` integers in 0–16, as many as images.
 
 A sharded set (``OUT_00000.h5``, … with ``OUT.manifest.json``) is read whole: a folder or
@@ -121,6 +122,14 @@ def check_images(images: np.ndarray, where: str) -> np.ndarray:
     raise EquisymError(f"{where}: images of type {images.dtype} are not numbers")
 
 
+def _check_not_constant(images: np.ndarray, where: str) -> None:
+    """Refuse constant images ``(N, H, W)``: no pattern, so any label would be a guess."""
+    flat = images.reshape(len(images), -1)
+    constant = np.nonzero((flat == flat[:, :1]).all(1))[0]
+    if len(constant):
+        raise EquisymError(f"{where}: {len(constant)} constant image(s) (e.g. image {int(constant[0])}): no pattern to classify")
+
+
 def _check_labels(labels: np.ndarray, n: int, where: str) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 1:
@@ -170,6 +179,7 @@ def read_wallpaper_h5(path: str | os.PathLike) -> dict[str, np.ndarray]:
                     shard_info[file] = (str(f.attrs["manifest"]), int(f.attrs["shard"]), int(f.attrs["shards"]))
                 images = check_images(f["images"][()], file)
                 data = {"images": images, "labels": _check_labels(f["labels"][()], len(images), file)}
+                _check_not_constant(images, file)
                 for key in _REQUIRED[2:] + _OPTIONAL:
                     if key in f:
                         value = f[key][()]

@@ -19,6 +19,7 @@ name                          class                           input → output
 ``wallpaper-resnet``,         :class:`WallpaperResNet`,       images ``(B, C, H, W)`` → 17 group logits
 ``wallpaper-d4``              :class:`D4CNN`
 ``wallpaper-scores``          :class:`SymmetryScoreMLP`       symmetry scores → 17 group logits
+``wallpaper-symcorr``         :class:`SymCorrNet`             images ``(B, 1, N, N)`` → 17 group logits
 ============================  ==============================  ==========================================
 """
 
@@ -44,6 +45,7 @@ from equisym.nn.wallpaper import (
     WallpaperResNet,
     WallpaperResNetConfig,
 )
+from equisym.nn.wallpaper_corr import SYMCORR_PRESETS, SymCorrConfig, SymCorrNet
 
 register_model("csgnn", CSGNNConfig, CSGNN, CSGNN_PRESETS)
 register_model("pointnet", PointNetConfig, PointNet, POINTNET_PRESETS)
@@ -57,6 +59,7 @@ register_model("soap-dos", SOAPDOSConfig, SOAPDOS, SOAP_DOS_PRESETS)
 register_model("wallpaper-resnet", WallpaperResNetConfig, WallpaperResNet, WALLPAPER_PRESETS["resnet"])
 register_model("wallpaper-d4", D4CNNConfig, D4CNN, WALLPAPER_PRESETS["d4"])
 register_model("wallpaper-scores", SymmetryScoreMLPConfig, SymmetryScoreMLP, WALLPAPER_PRESETS["scores"])
+register_model("wallpaper-symcorr", SymCorrConfig, SymCorrNet, SYMCORR_PRESETS)
 
 __all__ = [
     # registry
@@ -91,6 +94,8 @@ __all__ = [
     "D4CNNConfig",
     "SymmetryScoreMLP",
     "SymmetryScoreMLPConfig",
+    "SymCorrNet",
+    "SymCorrConfig",
     # symmetrizers
     "Symmetrized",
     "RotationAveraged",

@@ -21,6 +21,7 @@ csgnn-dos                    I (60 icosahedral vertex permutations of the input)
 schnet-dos                   O(3) (Haar-random, positions and cells), translations, atom permutations
 soap-dos                     atom permutations (the SOAP input is invariant by construction)
 wallpaper-d4                 D4 (rot90 / flips of the image)
+wallpaper-symcorr            D4 (rot90 / flips of the image)
 wallpaper-resnet,            none claimed (the score features' symmetry is the verifier's,
 wallpaper-scores             tested with it)
 ===========================  =========================================================
@@ -373,6 +374,8 @@ def model_specs() -> dict[str, ModelSpec]:
                   lambda dtype, b: _packed(dtype, b, (12,)), _split_packed, call=_call_packed,
                   symmetries=[_packed_permutation()]),
         ModelSpec("wallpaper-d4", {"name": "wallpaper-d4", "preset": "tiny"}, _images, _split_rows,
+                  symmetries=[_d4_symmetry()]),
+        ModelSpec("wallpaper-symcorr", {"name": "wallpaper-symcorr", "preset": "tiny"}, _images, _split_rows,
                   symmetries=[_d4_symmetry()]),
         ModelSpec("wallpaper-resnet", {"name": "wallpaper-resnet", "preset": "tiny"}, _images, _split_rows),
         ModelSpec("wallpaper-scores", {"name": "wallpaper-scores", "preset": "tiny"},
