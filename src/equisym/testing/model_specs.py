@@ -22,8 +22,8 @@ schnet-dos                   O(3) (Haar-random, positions and cells), translatio
 soap-dos                     atom permutations (the SOAP input is invariant by construction)
 wallpaper-d4                 D4 (rot90 / flips of the image)
 wallpaper-symcorr            D4 (rot90 / flips of the image)
-wallpaper-resnet,            none claimed (the score features' symmetry is the verifier's,
-wallpaper-scores             tested with it)
+wallpaper-resnet,            none claimed (the verifier's score features are invariant to
+wallpaper-scores             lattice translations only, not to sub-cell image shifts)
 ===========================  =========================================================
 """
 
