@@ -119,3 +119,25 @@ def test_a_failure_midway_leaves_an_existing_output_untouched(models, tmp_path):
     assert main(["predict", str(models["pet0"]), str(tmp_path / "in.xyz"), "--out", str(out), "--batch-size", "1", "--no-progress"]) == 2
     assert out.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.xyz", "pred.xyz"]
+
+
+def test_ecse_dimer_needs_an_auxiliary_model(models, tmp_path, capsys):
+    """A dimer has no ECSE frame: refused with a pointer to --aux; with an invariant
+    (distances-only) PET as --aux it is predicted, and the CH4 beside it is unchanged."""
+    from tests.inference.helpers import PET_SECTION
+
+    from .conftest import save_model
+
+    aux = save_model(tmp_path / "aux.ckpt", {**PET_SECTION, "use_only_length": True}, "potential")
+    write(tmp_path / "in.xyz", [molecule("CH4"), molecule("H2")])
+    base = ["predict", str(models["pet0"]), str(tmp_path / "in.xyz"), "--ecse", "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "p.xyz")]) == 2
+    assert "--aux CHECKPOINT" in capsys.readouterr().err and not (tmp_path / "p.xyz").exists()
+    assert main([*base, "--out", str(tmp_path / "p.xyz"), "--aux", str(aux)]) == 0
+    assert main(["predict", str(models["pet0"]), str(tmp_path / "in.xyz"), "--out", str(tmp_path / "q.xyz"), "--aux", str(aux)]) == 2
+    assert "use it with --ecse" in capsys.readouterr().err
+    with_aux = read(tmp_path / "p.xyz", ":")
+    write(tmp_path / "ch4.xyz", molecule("CH4"))
+    assert main(["predict", str(models["pet0"]), str(tmp_path / "ch4.xyz"), "--ecse", "--no-progress", "--out", str(tmp_path / "c.xyz")]) == 0
+    assert with_aux[0].get_potential_energy() == pytest.approx(read(tmp_path / "c.xyz").get_potential_energy(), rel=1e-12)
+    assert np.isfinite(with_aux[1].get_forces()).all()

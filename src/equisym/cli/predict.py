@@ -52,6 +52,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N, mps")
     p.add_argument("--batch-size", type=int, default=None, help="inputs per forward pass (default 16 structures, 32 clouds or images)")
     p.add_argument("--ecse", action="store_true", help="potentials: wrap the model in ECSE (exact rotational symmetry; options from the run's eval.ecse)")
+    p.add_argument("--aux", metavar="CHECKPOINT",
+                   help="with --ecse: an invariant auxiliary potential for all-collinear structures (dimers, linear molecules)")
     p.add_argument("--uncertainty", action="store_true", help="potentials, several model files: write the ensemble's standard deviation too")
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="potentials: precision (default float64)")
     p.add_argument("--num-points", type=int, default=None, help="meshes: points sampled per mesh (default: the model's data.num_points)")
@@ -136,6 +138,8 @@ def run(args: argparse.Namespace) -> None:
         raise EquisymError("--uncertainty needs an ensemble: give two or more potential model files")
     if args.ecse and task != "potential":
         raise EquisymError("--ecse applies to potentials")
+    if args.aux and not args.ecse:
+        raise EquisymError("--aux is the ECSE auxiliary model: use it with --ecse")
     if args.plot is not None and task != "wallpaper-classification":
         raise EquisymError("--plot applies to wallpaper images")
     if args.batch_size is not None and args.batch_size < 1:
@@ -156,13 +160,19 @@ def run(args: argparse.Namespace) -> None:
 def _potentials(args, models, inputs, out, device, show) -> None:
     import torch
 
+    from equisym.errors import EquisymError
     from equisym.inference.structures import check_species, load_potential_ensemble, predict_structures, read_structures, write_extxyz
 
     atoms, names = read_structures(inputs)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    nets = load_potential_ensemble(models, ecse=args.ecse, dtype=dtype, device=device)
+    nets = load_potential_ensemble(models, ecse=args.ecse, dtype=dtype, device=device, aux=args.aux)
     check_species(nets[0], atoms, names)
-    preds = predict_structures(nets, atoms, names, batch_size=args.batch_size or 16, show_progress=show)
+    try:
+        preds = predict_structures(nets, atoms, names, batch_size=args.batch_size or 16, show_progress=show)
+    except EquisymError as err:
+        if "aux_model" in str(err) and not args.aux:
+            raise EquisymError(f"{err} (on the command line: --aux CHECKPOINT of an invariant potential)") from None
+        raise
     if not args.uncertainty:
         for p in preds:
             p.energy_std = p.forces_std = p.stress_std = None

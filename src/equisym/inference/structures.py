@@ -54,10 +54,12 @@ def read_structures(paths: Sequence[str | os.PathLike]) -> tuple[list, list[str]
 
 
 def load_potential_ensemble(
-    paths: Sequence[str | os.PathLike], ecse: bool = False, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+    paths: Sequence[str | os.PathLike], ecse: bool = False, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu",
+    aux: str | os.PathLike | None = None,
 ) -> list[torch.nn.Module]:
     """``potential`` model files as networks in eval mode on ``device`` (each wrapped in ECSE
-    with its run's ``eval.ecse`` options when ``ecse``).
+    with its run's ``eval.ecse`` options when ``ecse``; ``aux``: the model file of an invariant
+    auxiliary potential for ECSE, needed for all-collinear structures such as dimers).
 
     Raises:
         EquisymError: a file of another task, unsafe or damaged; members with different species.
@@ -74,7 +76,7 @@ def load_potential_ensemble(
             from equisym.nn.symmetrize import Symmetrized
 
             options = dict((read_model_file(path).config.get("eval") or {}).get("ecse") or {})
-            model = Symmetrized(model, config=options)
+            model = Symmetrized(model, aux_model=load_potential(aux, dtype=dtype) if aux else None, config=options)
         models.append(model.to(device=dev, dtype=dtype).eval())
     species = [tuple(known_species(m) or ()) for m in models]
     if len(set(species)) > 1:
