@@ -88,6 +88,7 @@ def test_conversions_16bit_tiff_rgba_png_and_jpeg(tmp_path):
 @pytest.mark.parametrize("case, message", [
     ("constant", "the image is constant"),
     ("tiny-cells", "at least two unit cells"),
+    ("one-cell-crop", "at least two unit cells"),
     ("unreadable", "cannot read image"),
     ("wrong-task", "its inputs are structure files"),
     ("not-a-model", "is not a model file"),
@@ -96,11 +97,16 @@ def test_bad_images_are_one_line_errors(models, pngs, tmp_path, capsys, case, me
     Image.fromarray(np.full((64, 64), 128, np.uint8)).save(tmp_path / "flat.png")
     y, x = np.mgrid[0:64, 0:64]
     Image.fromarray((127 + 120 * np.sin(x / 9.0) * np.cos(y / 13.0 + 0.3 * x / 9.0)).astype(np.uint8)).save(tmp_path / "big-cell.png")
+    from equisym.generate.wallpaper import WallpaperGenerator
+
+    cell = WallpaperGenerator("p4m", "photos", size=192, seed=1, cell=(40, 44)).sample(0).image
+    Image.fromarray(cell[:60, :60]).save(tmp_path / "crop.png")  # a 41 px cell: less than two across
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (tmp_path / "model.txt").write_text("hello")
     model, image = {
         "constant": ("wallpaper-detector", "flat.png"),
         "tiny-cells": ("wallpaper-detector", "big-cell.png"),
+        "one-cell-crop": ("wallpaper-detector", "crop.png"),
         "unreadable": ("wallpaper-detector", "broken.png"),
         "wrong-task": (str(models["pet0"]), "flat.png"),
         "not-a-model": (str(tmp_path / "model.txt"), "flat.png"),

@@ -178,8 +178,10 @@ def detect(image: np.ndarray, name: str = "image", lattice: np.ndarray | None = 
         raise EquisymError(f"{name}: {err} (the image must show at least two unit cells along each lattice direction)") from None
     basis = np.asarray(res.lattice, float)
     sides = np.linalg.norm(basis, axis=1)
-    if 2 * sides.max() > max(img.shape):
-        raise EquisymError(f"{name}: the detected cell ({sides[0]:.1f} × {sides[1]:.1f} px) does not fit twice into the image")
+    H, W = img.shape
+    if np.any(2 * np.abs(basis[:, 0]) > W) or np.any(2 * np.abs(basis[:, 1]) > H):
+        raise EquisymError(f"{name}: the detected cell ({sides[0]:.1f} × {sides[1]:.1f} px) does not fit twice along each "
+                           f"lattice direction into the {W}×{H} px image; give an image showing at least two unit cells")
     return WallpaperResult(
         prediction=res.symbol,
         confidence=float(max(res.scores[res.label], 0.0)),
