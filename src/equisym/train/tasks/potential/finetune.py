@@ -59,14 +59,16 @@ def load_pretrained(model: torch.nn.Module, path: str, species: list[int]) -> li
     old_species = list(mf.model.get("species", []))
     rows = torch.tensor([species.index(z) for z in old_species], dtype=torch.long)
     state = model.state_dict()
+    # weights indexed by species: embedding tables and the per-species baseline
+    by_species = {f"{m}.weight" for m, mod in model.named_modules() if isinstance(mod, torch.nn.Embedding)} | {"baseline"}
     for name, value in mf.model_weights().items():
         if name not in state:
             raise EquisymError(f"model.init_from: {path} has a weight {name!r} that this model lacks")
         target = state[name]
-        if target.shape == value.shape and not (len(old_species) != len(species) and value.shape[:1] == (len(old_species),)):
-            target.copy_(value)
-        elif value.ndim >= 1 and value.shape[0] == len(old_species) and target.shape[1:] == value.shape[1:] and target.shape[0] == len(species):
+        if name in by_species and value.shape[0] == len(old_species) and target.shape[1:] == value.shape[1:]:
             target[rows] = value.to(target.dtype)
+        elif target.shape == value.shape:
+            target.copy_(value)
         else:
             raise EquisymError(f"model.init_from: weight {name!r} has shape {tuple(value.shape)} in {path}, {tuple(target.shape)} here")
     return [k for k, z in enumerate(species) if z not in old_species]
