@@ -14,12 +14,24 @@ from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS
 from equisym.inference.images import read_image
 from equisym.inference.wallpaper import OPERATIONS
 
-from .conftest import wallpaper_pngs
-
 
 @pytest.fixture(scope="module")
 def pngs(tmp_path_factory):
-    return wallpaper_pngs(tmp_path_factory.mktemp("wallpaper-png"), size=128, seed=0)
+    """17 images from ``equisym generate wallpaper --n 17`` (one per group), written as PNGs."""
+    import h5py
+
+    root = tmp_path_factory.mktemp("wallpaper-png")
+    args = ["generate", "wallpaper", "--n", "17", "--size", "128", "--seed", "0", "--workers", "1", "--no-progress", "--out", str(root / "g.h5")]
+    assert main(args) == 0
+    with h5py.File(root / "g.h5", "r") as f:
+        images, labels = f["images"][()], f["labels"][()]
+    assert sorted(labels.tolist()) == list(range(17))
+    out = []
+    for image, label in zip(images, labels):
+        path = root / f"{PLANE_GROUP_SYMBOLS[label]}.png"
+        Image.fromarray(image).save(path)
+        out.append((path, PLANE_GROUP_SYMBOLS[label]))
+    return out
 
 
 def test_detector_identifies_the_17_groups_without_a_lattice(pngs, tmp_path):
