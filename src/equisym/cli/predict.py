@@ -42,12 +42,14 @@ def add_parser(sub) -> None:
     """Add the ``predict`` subcommand to ``sub`` (an argparse subparsers object)."""
     p = sub.add_parser(
         "predict", help="predict on unlabelled inputs with a trained model (or the wallpaper detector)",
+        usage="equisym predict MODEL [MODEL ...] INPUT [INPUT ...] --out OUT [options]",
         description="Run a trained model on unlabelled inputs: structures (potentials: energy, forces, stress; "
         "DOS), point clouds and meshes (class probabilities), images (wallpaper group, lattice, symmetry "
         "scores). MODEL is a model file (best.ckpt of a run), several of them (an ensemble), or the word "
         "wallpaper-detector for the training-free detector.",
     )
-    p.add_argument("paths", nargs="+", metavar="MODEL INPUT", help="model file(s), then input files")
+    p.add_argument("paths", nargs="+", metavar="MODEL ... INPUT",
+                   help="model file(s) (.ckpt; several: an ensemble) or the word wallpaper-detector, then the input files")
     p.add_argument("--out", required=True, help="output file: .xyz (potentials), .h5 (DOS), .csv (point clouds, images)")
     p.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N, mps")
     p.add_argument("--batch-size", type=int, default=None, help="inputs per forward pass (default 16 structures, 32 clouds or images)")
