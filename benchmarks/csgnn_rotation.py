@@ -1,12 +1,25 @@
-"""Rotation robustness on ``shapes``: CSGNN vs PointNet and DGCNN, several seeds.
+"""Rotation robustness on ``shapes-hard``: CSGNN, CSGNN + ECSE and the peers, several seeds.
 
-Every model is trained through the real engine with the same data (``shapes``, 1024
-points), the same augmentation with random rotations about z, and the same budget (the
-same number of epochs over the same clouds), then tested with fixed random rotations about z (z/z) and
-Haar-random rotations (z/SO3). Optionally also trained with SO(3) rotations (SO3/SO3).
+Every model is trained through the real engine (task ``pointcloud-classification``,
+``configs/csgnn-shapes-hard.yaml``) with the same data, the same augmentation and the same
+number of epochs over the same clouds, once with random rotations about z and once with
+Haar-random SO(3) rotations, then tested on the task's fixed test rotations: z/z, z/SO3 and
+SO3/SO3. Models are ``NAME:PRESET`` with an optional ``+ecse`` (the task's
+``symmetrize: ecse``: trained and evaluated inside :class:`equisym.nn.Symmetrized`).
+For each ``+ecse`` model the script also measures, on the trained weights, the largest change
+of the logits between the z- and SO(3)-rotated copies of the same test clouds (float32 and
+float64).
 
-    python benchmarks/csgnn_rotation.py [--seeds 0 1 2] [--epochs 5] [--train-size 1200] [--models csgnn pointnet dgcnn] [--model-seeds dgcnn=0,1] [--quick]
+The full grid (6 models, 3 protocols, 3 seeds, the config's data and epochs):
 
+    OMP_NUM_THREADS=1 python benchmarks/csgnn_rotation.py
+
+A reduced grid (every model side by side at the same reduced size):
+
+    OMP_NUM_THREADS=1 python benchmarks/csgnn_rotation.py --seeds 0 --epochs 2 --train-size 640 --points 256
+
+Options: ``--models csgnn:small pointnet:small ...``, ``--train-rotations z`` (skip SO3/SO3),
+``--quick`` (a smoke test, results written to --runs). Finished runs (``metrics.json`` present) are reused.
 Writes benchmarks/results/csgnn_rotation.json and .png; run folders go to --runs.
 """
 
@@ -20,82 +33,129 @@ from pathlib import Path
 import _common  # noqa: F401
 from _common import RESULTS, write_result
 
-from equisym.config import load_yaml
-from equisym.train.runner import train
+import torch
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "csgnn-shapes.yaml"
+from equisym.config import load_yaml
+from equisym.train.checkpoint import load_checkpoint
+from equisym.train.runner import train
+from equisym.train.task import load_config
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "csgnn-shapes-hard.yaml"
+MODELS = ["csgnn:small", "csgnn:paper", "csgnn:small+ecse", "vn-dgcnn:small", "pointnet:small", "dgcnn:small"]
+
+
+def _overrides(spec: str) -> list[str]:
+    name, _, rest = spec.partition(":")
+    preset, _, wrap = rest.partition("+")
+    out = [f"model.name={name}", f"model.preset={preset or 'small'}"]
+    return out + (["symmetrize=ecse"] if wrap == "ecse" else [])
+
+
+def _ecse_logit_change(run: Path, clouds: int) -> dict:
+    """Largest |logit(z-rotated cloud) - logit(SO3-rotated cloud)| of a trained ECSE run."""
+    ckpt = load_checkpoint(run / "best.ckpt")
+    task, cfg = load_config(ckpt["hyper_parameters"]["config"])
+    module = task.build_module(cfg)
+    module.load_state_dict(ckpt["state_dict"])
+    module.eval()
+    datamodule = task.build_datamodule(cfg)
+    datamodule.setup()
+    sets = [datamodule.test_dataset(rot, cfg.eval.rotation_seed) for rot in ("z", "so3")]
+    n = min(clouds, len(sets[0]))
+    x = [torch.stack([ds[i][0] for i in range(n)]) for ds in sets]
+    out = {"clouds": n}
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.float64):
+            module.to(dtype)
+            a, b = (module({"points": p.to(dtype)}) for p in x)
+            key = str(dtype).split(".")[1]
+            out[f"max_logit_change_{key}"] = float((a - b).abs().max())
+            out[f"max_abs_logit_{key}"] = float(a.abs().max())
+    return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--train-size", type=int, default=1200, help="training clouds (100 per class)")
-    parser.add_argument("--models", nargs="+", default=["csgnn", "pointnet", "dgcnn"])
-    parser.add_argument("--model-seeds", nargs="*", default=[], metavar="MODEL=S1,S2",
-                        help="fewer seeds for a slow model, e.g. dgcnn=0,1")
-    parser.add_argument("--so3", action="store_true", help="also train with SO(3) rotations (SO3/SO3)")
-    parser.add_argument("--runs", default="runs/bench-rotation", help="folder for the run folders")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the config's trainer.max_epochs")
+    parser.add_argument("--train-size", type=int, default=None, help="training clouds (default: the config's)")
+    parser.add_argument("--test-size", type=int, default=None)
+    parser.add_argument("--points", type=int, default=None, help="points per cloud (default: the config's)")
+    parser.add_argument("--models", nargs="+", default=MODELS, help="NAME:PRESET[+ecse]")
+    parser.add_argument("--train-rotations", nargs="+", default=["z", "so3"], choices=["z", "so3"])
+    parser.add_argument("--runs", default="runs/bench-rotation-hard", help="folder for the run folders")
+    parser.add_argument("--ecse-clouds", type=int, default=64, help="clouds for the ECSE logit-change check")
     parser.add_argument("--quick", action="store_true", help="tiny data and 1 epoch (a smoke test)")
     args = parser.parse_args()
     base = load_yaml(str(CONFIG))
-    common = [f"trainer.max_epochs={args.epochs}", f"data.train_size={args.train_size}", "trainer.progress_bar=false"]
+    common = ["trainer.progress_bar=false", "eval.rotations=[z, so3]"]
     if args.quick:
-        common = ["trainer.max_epochs=1", "trainer.progress_bar=false", "data.train_size=48", "data.val_size=24", "data.test_size=24"]
-    train_rotations = ["z", "so3"] if args.so3 else ["z"]
-    model_seeds = {m: [int(x) for x in s.split(",")] for m, s in (item.split("=") for item in args.model_seeds)}
+        args.epochs, args.train_size, args.test_size, args.points = 1, 64, 32, 128
+        common += ["data.val_size=32", "data.classes=4"]
+    for key, value in (("trainer.max_epochs", args.epochs), ("data.train_size", args.train_size),
+                       ("data.test_size", args.test_size), ("data.num_points", args.points)):
+        if value is not None:
+            common.append(f"{key}={value}")
+    if args.train_size is not None and not args.quick:
+        common.append(f"data.val_size={max(32, args.train_size // 5)}")
     rows = []
     for seed in args.seeds:
-        for model in args.models:
-            if seed not in model_seeds.get(model, args.seeds):
-                continue
-            for rot in train_rotations:
-                out = Path(args.runs) / f"{model}-{rot}-seed{seed}"
-                overrides = common + [f"seed={seed}", f"model.name={model}", "model.preset=small",
-                                      f"data.augment.rotation={rot}", "eval.rotations=[z, so3]"]
+        for spec in args.models:
+            for rot in args.train_rotations:
+                out = Path(args.runs) / f"{spec.replace(':', '-').replace('+', '-')}-{rot}-seed{seed}"
+                overrides = common + _overrides(spec) + [f"seed={seed}", f"data.augment.rotation={rot}"]
                 if (out / "metrics.json").exists():
                     metrics = json.loads((out / "metrics.json").read_text())
                 else:
                     metrics = train(base, out, overrides)
-                rows.append({"model": model, "seed": seed, "train_rotation": rot, **metrics["protocols"],
-                             "epochs": metrics["training"]["epochs"], "wall_time_s": metrics["training"]["wall_time_s"]})
-                print(json.dumps(rows[-1]))
+                tr = metrics["training"]
+                row = {"model": spec, "seed": seed, "train_rotation": rot, **metrics["protocols"],
+                       "epochs": tr["epochs"], "wall_time_s": tr["wall_time_s"],
+                       "time_per_epoch_s": round(tr["wall_time_s"] / max(tr["epochs"], 1), 1),
+                       "parameters": tr["parameters"]}
+                if spec.endswith("+ecse"):
+                    row["ecse_check"] = _ecse_logit_change(out, args.ecse_clouds)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     summary = {}
-    for model in args.models:
-        for rot in train_rotations:
-            sel = [r for r in rows if r["model"] == model and r["train_rotation"] == rot]
-            for test in ("z", "so3"):
-                key = f"{rot}/{test}"
-                vals = [r[key] for r in sel]
-                summary.setdefault(model, {})[key] = {
-                    "mean": round(statistics.mean(vals), 4),
-                    "std": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0,
-                }
-            summary[model]["train_time_s_mean"] = round(statistics.mean(r["wall_time_s"] for r in sel), 1)
-    write_result("csgnn_rotation", {"epochs": args.epochs, "train_size": args.train_size, "seeds": args.seeds, "runs": rows, "summary": summary})
-    _plot(summary, RESULTS / "csgnn_rotation.png")
-    for model, s in summary.items():
-        print(model, {k: v for k, v in s.items()})
+    for spec in args.models:
+        s = summary.setdefault(spec, {})
+        for rot in args.train_rotations:
+            sel = [r for r in rows if r["model"] == spec and r["train_rotation"] == rot]
+            for test in ("z", "so3") if rot == "z" else ("so3",):
+                vals = [r[f"{rot}/{test}"] for r in sel]
+                s[f"{rot}/{test}"] = {"mean": round(statistics.mean(vals), 4),
+                                      "std": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0, "n": len(vals)}
+        sel = [r for r in rows if r["model"] == spec]
+        s["time_per_epoch_s_mean"] = round(statistics.mean(r["time_per_epoch_s"] for r in sel), 1)
+    config = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size, "points": args.points,
+              "seeds": args.seeds, "overrides": common, "config": str(CONFIG.name)}
+    results = Path(args.runs) if args.quick else RESULTS  # a smoke test leaves the recorded results alone
+    write_result("csgnn_rotation", {**config, "runs": rows, "summary": summary}, results)
+    _plot(summary, results / "csgnn_rotation.png", config)
+    for spec, s in summary.items():
+        print(spec, json.dumps(s))
 
 
-def _plot(summary: dict, path: Path) -> None:
+def _plot(summary: dict, path: Path, config: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = sorted({k for s in summary.values() for k in s if "/" in k})
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(summary), 3.6))
+    keys = [k for k in ("z/z", "z/so3", "so3/so3") if any(k in s for s in summary.values())]
+    fig, ax = plt.subplots(figsize=(2.2 + 1.5 * len(summary), 3.8))
     width = 0.8 / len(keys)
     for j, key in enumerate(keys):
         means = [100 * summary[m].get(key, {"mean": 0})["mean"] for m in summary]
         stds = [100 * summary[m].get(key, {"std": 0})["std"] for m in summary]
         ax.bar([i + j * width for i in range(len(summary))], means, width, yerr=stds, label=key, capsize=3)
-    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(summary))], list(summary))
+    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(summary))], list(summary), rotation=15, fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.legend(title="train/test rotation")
-    ax.set_title("shapes: rotation robustness")
+    ax.legend(title="train/test", fontsize=8)
+    ax.set_title(f"shapes-hard: {config['epochs'] or 'config'} epochs, {config['train_size'] or 'config'} clouds, "
+                 f"{config['points'] or 1024} points, seeds {config['seeds']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
