@@ -1,11 +1,15 @@
-"""Training and inference throughput of CSGNN vs PointNet and DGCNN, and the mapping's share.
+"""Training and inference throughput of CSGNN vs the rotation-invariant peer VN-DGCNN, PointNet
+and DGCNN (and CSGNN + ECSE), and the mapping's share.
 
-All models use their ``small`` preset on batches of 32 clouds × 1024 points, measured side
-by side in one run, round-robin (so background load hits every model alike). The CSGNN
-training step is split into the point→sphere mapping (run in data-loader workers during
-training) and the network step; the mapping's share is mapping / (mapping + network step).
+All models use their ``small`` preset on the same batches (default 32 clouds × 1024 points),
+measured side by side in one run, round-robin (so background load hits every model alike).
+The CSGNN training step is split into the point→sphere mapping (run in data-loader workers
+during training) and the network step; its throughput counts both, and the mapping's share
+is mapping / (mapping + network step). ``csgnn+ecse`` is CSGNN inside
+:class:`equisym.nn.Symmetrized` (preset ``point_cloud``), mapping included, as the
+classification task trains it with ``symmetrize: ecse``.
 
-    python benchmarks/csgnn_speed.py [--quick]
+    OMP_NUM_THREADS=1 python benchmarks/csgnn_speed.py [--quick] [--models csgnn vn-dgcnn pointnet dgcnn csgnn+ecse]
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import _common  # noqa: F401  (sets sys.path)
 import torch
 from _common import median_time, write_result
 
-from equisym.nn import build_model
+from equisym.nn import ECSE_PRESETS, Symmetrized, build_model
+
+MODELS = ["csgnn", "vn-dgcnn", "pointnet", "dgcnn", "csgnn+ecse"]
 
 
 def main() -> None:
@@ -24,12 +30,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--points", type=int, default=1024)
+    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     args = parser.parse_args()
+    if "csgnn" not in args.models:
+        args.models = ["csgnn", *args.models]
     repeats, rounds = (3, 1) if args.quick else (5, 3)
     torch.manual_seed(0)
     x = torch.randn(args.batch, args.points, 3)
     y = torch.randint(0, 12, (args.batch,))
-    models = {name: build_model({"name": name, "preset": "small", "num_classes": 12})[0] for name in ("csgnn", "pointnet", "dgcnn")}
+    models = {}
+    for name in args.models:
+        net = build_model({"name": name.split("+")[0], "preset": "small", "num_classes": 12})[0]
+        models[name] = Symmetrized(net, config=ECSE_PRESETS["point_cloud"]) if name.endswith("+ecse") else net
     opts = {name: torch.optim.Adam(m.parameters(), 1e-3) for name, m in models.items()}
     signal = models["csgnn"].mapping(x)
 
@@ -67,10 +79,11 @@ def main() -> None:
     result["csgnn"]["mapping_s"] = round(mapping, 4)
     share = mapping / result["csgnn"]["train_step_s"]
     result["csgnn"]["mapping_share_of_train_step"] = round(share, 3)
-    ratios = {f"csgnn_vs_{p}_train_throughput": round(result["csgnn"]["train_samples_per_s"] / result[p]["train_samples_per_s"], 2) for p in ("pointnet", "dgcnn")}
-    write_result("csgnn_speed", {"batch": args.batch, "points": args.points, "models": result, "ratios": ratios})
+    ratios = {f"csgnn_vs_{p}_train_throughput": round(result["csgnn"]["train_samples_per_s"] / result[p]["train_samples_per_s"], 2) for p in models if p != "csgnn"}
+    write_result("csgnn_speed", {"batch": args.batch, "points": args.points, "repeats": repeats, "rounds": rounds,
+                                 "models": result, "ratios": ratios})
     for name, r in result.items():
-        print(f"{name:9s} train {r['train_samples_per_s']:8.1f} samples/s   inference {r['inference_samples_per_s']:8.1f} samples/s")
+        print(f"{name:11s} train {r['train_samples_per_s']:8.1f} samples/s   inference {r['inference_samples_per_s']:8.1f} samples/s")
     print(f"mapping share of a CSGNN training step: {100 * share:.1f} % (target < 20 %)")
 
 
