@@ -31,6 +31,7 @@ from torch import nn
 
 from equisym.config import to_dict
 from equisym.errors import EquisymError
+from equisym.geometry.segments import segment_mean
 from equisym.nn.csgnn import SphericalBackbone, SphericalBackboneConfig
 from equisym.nn.registry import FromPreset
 from equisym.nn.sphere import NormKind, make_norm
@@ -41,7 +42,6 @@ __all__ = [
     "CSGNNDOSConfig",
     "CSGNNDOS",
     "CSGNN_DOS_PRESETS",
-    "structure_sum",
     "check_packed",
 ]
 
@@ -52,12 +52,6 @@ def check_packed(structure_index: torch.Tensor, num_structures: int, n_atoms: in
         raise EquisymError(f"structure_index must have shape ({n_atoms},), got {tuple(structure_index.shape)}")
     if n_atoms and (int(structure_index.min()) < 0 or int(structure_index.max()) >= num_structures):
         raise EquisymError(f"structure_index must lie in 0..{num_structures - 1}")
-
-
-def structure_sum(atom_values: torch.Tensor, structure_index: torch.Tensor, num_structures: int) -> torch.Tensor:
-    """Sum per-atom rows into per-structure rows: ``(N, K) → (S, K)``."""
-    out = atom_values.new_zeros(num_structures, atom_values.shape[-1])
-    return out.index_add(0, structure_index, atom_values)
 
 
 @dataclass
@@ -316,10 +310,7 @@ class CSGNNDOS(FromPreset, nn.Module):
 
     def forward(self, signal: torch.Tensor, structure_index: torch.Tensor, num_structures: int) -> torch.Tensor:
         check_packed(structure_index, num_structures, len(signal))
-        contributions = self.atom_dos(signal)
-        total = structure_sum(contributions, structure_index, num_structures)
-        counts = torch.bincount(structure_index, minlength=num_structures).clamp(min=1).to(total.dtype)
-        return total / counts[:, None]
+        return segment_mean(self.atom_dos(signal), structure_index, num_structures)
 
     def extra_repr(self) -> str:
         return f"config={to_dict(self.config)}"

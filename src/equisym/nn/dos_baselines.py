@@ -23,7 +23,8 @@ from torch import nn
 
 from equisym.errors import EquisymError
 from equisym.geometry.neighbors import neighbor_list
-from equisym.nn.csgnn_dos import AtomDOSHead, AtomDOSHeadConfig, check_packed, structure_sum
+from equisym.geometry.segments import segment_mean
+from equisym.nn.csgnn_dos import AtomDOSHead, AtomDOSHeadConfig, check_packed
 from equisym.nn.registry import FromPreset
 from equisym.nn.schnet import SchNet
 
@@ -36,12 +37,6 @@ __all__ = [
     "SCHNET_DOS_PRESETS",
     "SOAP_DOS_PRESETS",
 ]
-
-
-def _mean_per_structure(contributions: torch.Tensor, structure_index: torch.Tensor, num_structures: int) -> torch.Tensor:
-    total = structure_sum(contributions, structure_index, num_structures)
-    counts = torch.bincount(structure_index, minlength=num_structures).clamp(min=1).to(total.dtype)
-    return total / counts[:, None]
 
 
 class PeriodicInteractionGraph:
@@ -143,7 +138,7 @@ class SchNetDOS(FromPreset, nn.Module):
     def forward(self, numbers, positions, structure_index, cells, pbc) -> torch.Tensor:
         num_structures = len(cells)
         check_packed(structure_index, num_structures, len(positions))
-        return _mean_per_structure(self.atom_dos(numbers, positions, structure_index, cells, pbc), structure_index, num_structures)
+        return segment_mean(self.atom_dos(numbers, positions, structure_index, cells, pbc), structure_index, num_structures)
 
 
 @dataclass
@@ -181,4 +176,4 @@ class SOAPDOS(FromPreset, nn.Module):
 
     def forward(self, features: torch.Tensor, structure_index: torch.Tensor, num_structures: int) -> torch.Tensor:
         check_packed(structure_index, num_structures, len(features))
-        return _mean_per_structure(self.atom_dos(features), structure_index, num_structures)
+        return segment_mean(self.atom_dos(features), structure_index, num_structures)

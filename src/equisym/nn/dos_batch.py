@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from equisym.nn.csgnn_dos import structure_sum
+from equisym.geometry.segments import segment_mean, segment_sum
 
 __all__ = ["predict_batch", "pool_views"]
 
@@ -42,6 +42,5 @@ def pool_views(views: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Te
     idx, s = batch["structure_index"], batch["num_structures"]
     atoms = views
     if "frame_atom" in batch:
-        atoms = structure_sum(views * batch["frame_weight"][:, None].to(views.dtype), batch["frame_atom"], len(idx))
-    counts = torch.bincount(idx, minlength=s).clamp(min=1).to(atoms.dtype)
-    return structure_sum(atoms, idx, s) / counts[:, None], atoms
+        atoms = segment_sum(views * batch["frame_weight"][:, None].to(views.dtype), batch["frame_atom"], len(idx))
+    return segment_mean(atoms, idx, s), atoms
