@@ -1,14 +1,18 @@
 """Table 2 over seeds: mean ± standard deviation of runs written by ``dos_table2.py``.
 
-Single 45-minute runs of the same model differ by 10-20 % between seeds, more than the gap
-between CSGNN-DOS and SOAP + MLP, so the comparison is made on seed means. Each group is a
-label and the result files (``benchmarks/results/<name>.json``) of its seeds::
+Runs of the same model differ between seeds, so models are compared on seed means. Each group
+is a label, the model's key and the result files (``benchmarks/results/<name>.json``) of its
+seeds; the current Table 2 summary::
 
-    python benchmarks/dos_seeds.py \\
-        --group "CSGNN-DOS, local frames, flatten" csgnn-dos dos_table2_45min_frames_flatten \\
-            dos_table2_45min_frames_flatten_s1 dos_table2_45min_frames_flatten_s2 \\
-        --group "SOAP + MLP" soap-dos dos_table2_45min_soap_flush_s0 dos_table2_45min_soap_flush_s1 \\
-            dos_table2_45min_soap_flush_s2
+    python benchmarks/dos_seeds.py --name dos_seeds_table2_three_models \\
+        --group "CSGNN-DOS, configs/csgnn-dos-frames.yaml" csgnn-dos \\
+             dos_table2_45min_frames_flatten_bw1_ramp_refit_allf2v16c6_s{0..6} \\
+        --group "SOAP + MLP, same schedule" soap-dos \\
+            dos_table2_45min_soap_bw1_ramp_s0 dos_table2_40min_soap_bw1_ramp_refit_s1 \\
+            dos_table2_45min_soap_bw1_ramp_refit_s{2,3,4} dos_table2_45min_soap_bw1_ramp_s5 \\
+            dos_table2_45min_soap_bw1_ramp_refit_s6 \\
+        --group "SchNet, same schedule without the BatchNorm freeze" schnet-dos \\
+            dos_table2_45min_schnet_bw1_ramp_refit_s{0,1}
 
 (``--group LABEL MODEL FILE [FILE ...]``; MODEL is the key in the file: csgnn-dos, soap-dos or
 schnet-dos.) Prints a Markdown table and writes ``benchmarks/results/dos_seeds.json``.

@@ -43,8 +43,8 @@ MODELS = {"csgnn-dos": "CSGNN-DOS", "schnet-dos": "SchNet", "soap-dos": "SOAP + 
 #: The band-energy schedule of the Table 2 recipe (configs/csgnn-dos-frames.yaml) for the baselines.
 _SCHEDULE = ["band_energy_weight=1.0", "band_energy_start=0.25", "band_energy_ramp=0.25", "refit.iterations=100"]
 #: Per model: its config and its departures from it. SchNet's message passing needs every atom of
-#: a structure, so it cannot train on atom subsets (the per-atom models can); with the BatchNorm
-#: freeze its runs diverged, so it trains without.
+#: a structure, so it trains on whole structures (the per-atom models train on atom subsets), and
+#: without the BatchNorm freeze.
 RECIPES = {
     "csgnn-dos": (REPO / "configs" / "csgnn-dos-frames.yaml", []),
     "soap-dos": (REPO / "configs" / "csgnn-dos.yaml", _SCHEDULE + ["freeze_batchnorm_start=0.2"]),
