@@ -6,7 +6,7 @@ seeds; the current Table 2 summary::
 
     python benchmarks/dos_seeds.py --name dos_seeds_table2_three_models \\
         --group "CSGNN-DOS, configs/csgnn-dos-frames.yaml" csgnn-dos \\
-             dos_table2_45min_frames_flatten_bw1_ramp_refit_allf2v16c6_s{0..6} \\
+            dos_table2_45min_frames_flatten_bw1_ramp_refit_allf2v16c6_s{0..6} \\
         --group "SOAP + MLP, same schedule" soap-dos \\
             dos_table2_45min_soap_bw1_ramp_s0 dos_table2_40min_soap_bw1_ramp_refit_s1 \\
             dos_table2_45min_soap_bw1_ramp_refit_s{2,3,4} dos_table2_45min_soap_bw1_ramp_s5 \\

@@ -29,7 +29,7 @@ def test_prefix_property():
 
 
 def test_edge_lengths_match_reference():
-    # measured values of the reference icosphere (notes: L3 mean 0.151, L4 mean 0.0755)
+    # mean edge lengths of the reference icosphere construction at levels 3 and 4
     assert icosphere(3).mean_edge_length == pytest.approx(0.151, abs=5e-4)
     assert icosphere(4).mean_edge_length == pytest.approx(0.0755, abs=5e-4)
 

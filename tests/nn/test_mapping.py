@@ -12,7 +12,7 @@ from equisym.testing import assert_equivariant, rotate_points
 
 
 def test_gammas_match_reference_values():
-    # values of the reference implementation (notes: L4 R20 1842/1818/1067/525; L4 R15 1036..434; L3 R20 ..168)
+    # shell weights γ of the reference implementation (level 4 with 20 and 15 shells, level 3 with 20)
     g = shell_gammas(4, 20, 0.01)
     assert g[[0, 1, 10, 19]] == pytest.approx([1842, 1818, 1067, 525], abs=1)
     assert shell_gammas(4, 15, 0.01)[[0, 14]] == pytest.approx([1036, 434], abs=1)

@@ -2,8 +2,8 @@
 
 Layout: every layer here takes and returns *vertex-major* tensors ``(V, B, R, C)``:
 V icosphere vertices, B samples (or atoms, packed), R shells, C channels. Vertex-major
-means the graph aggregation is one sparse CSR product ``A @ X.reshape(V, B·R·C)`` (much
-faster on CPU than gathers and ``index_add``).
+means the graph aggregation is one sparse CSR product ``A @ X.reshape(V, B·R·C)`` instead of
+gathers and scatter-adds.
 
 Symmetry: :class:`SphereConv` sums over each vertex's 1-ring with shared weights,
 :class:`RadialConv` acts along shells only, :class:`SpherePool` takes the max/mean over

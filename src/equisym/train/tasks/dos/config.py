@@ -129,8 +129,8 @@ class DOSConfig(RunConfig):
     running statistics, as at evaluation. Batches of a few atoms of a few structures have
     statistics unlike the population's, so a model trained only on batch statistics is biased
     in evaluation mode; freezing for the last part lets the weights adapt to the statistics
-    used at inference. 1 = never (the paper). Not recommended for SchNet-DOS (whole structures
-    per batch, so no such bias; runs with it tended to diverge)."""
+    used at inference. 1 = never (the paper). Not meant for SchNet-DOS, which trains on whole
+    structures, so its batch statistics carry no such bias."""
     atom_loss_weight: float = 0.0
     """Weight of the same loss on each atom's contribution against its atom-projected DOS
     (the data have it); 0 = the paper's structure-level loss only."""
