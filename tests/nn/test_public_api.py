@@ -39,13 +39,27 @@ def test_top_level_names():
 @pytest.mark.parametrize(
     "package",
     ["equisym.nn", "equisym.nn.symmetrize", "equisym.nn.registry", "equisym.geometry", "equisym.geometry.ecse_frames",
-     "equisym.geometry.segments", "equisym.testing", "equisym.testing.conformance", "equisym.testing.model_specs"],
+     "equisym.geometry.segments", "equisym.testing", "equisym.testing.conformance", "equisym.testing.model_specs",
+     "equisym.integrations", "equisym.inference", "equisym.physics"],
 )
 def test_all_lists_resolvable_names(package):
     module = importlib.import_module(package)
     assert module.__all__, package
     missing = [name for name in module.__all__ if not hasattr(module, name)]
     assert not missing, missing
+
+
+def test_every_package_has_all_and_a_docstring():
+    import ast
+    from pathlib import Path
+
+    root = Path(equisym.__file__).parent
+    for init in sorted(root.rglob("__init__.py")):
+        tree = ast.parse(init.read_text())
+        names = {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+        assert "__all__" in names, f"{init.relative_to(root)} has no __all__"
+        assert ast.get_docstring(tree), f"{init.relative_to(root)} has no docstring"
 
 
 def test_every_registered_model_is_exported_from_nn():
