@@ -61,6 +61,13 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _run_in_tmp_path(tmp_path, monkeypatch):
+    """Every test runs in its own temporary folder, so nothing it (or the code under test) writes
+    relative to the current folder, such as a CLI ``error.log``, lands in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data folder (``../shared/data`` beside the checkout, or $EQUISYM_SHARED_DATA).
