@@ -27,19 +27,14 @@ import torch
 
 from equisym.config import load_yaml
 from equisym.nn import ECSE_PRESETS, Symmetrized
-from equisym.train.checkpoint import load_checkpoint
-from equisym.train.task import load_config
+from equisym.train.checkpoint import load_trained
 from equisym.train.runner import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "csgnn-shapes.yaml"
 
 
 def _load(run: Path):
-    ckpt = load_checkpoint(run / "best.ckpt")
-    task, cfg = load_config(ckpt["hyper_parameters"]["config"])
-    module = task.build_module(cfg)
-    module.load_state_dict(ckpt["state_dict"])
-    module.eval()
+    task, cfg, module = load_trained(run / "best.ckpt")
     datamodule = task.build_datamodule(cfg)
     datamodule.setup()
     return module.model, datamodule, cfg
