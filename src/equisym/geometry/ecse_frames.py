@@ -9,6 +9,8 @@ model in every frame is :class:`equisym.nn.Symmetrized`.
   O(3), the auxiliary model's weight).
 - :func:`atom_frames`: the frames of every atom separately (the ensemble of a per-atom model,
   used by :mod:`equisym.data.atom_spheres`).
+- :func:`cell_frames`: one frame per periodic structure from its lattice vectors
+  (``frame_source: cell``): constant while atoms move, bounded cost whatever the density.
 
 Symmetry: weights, pruning and the auxiliary weight depend on distances and on
 ``|r̂_j × r̂_j'|²`` only and are exactly invariant under O(3) and permutations of the
@@ -25,11 +27,14 @@ from typing import Any, Literal
 import torch
 
 from equisym.errors import EquisymError
-from equisym.geometry.frames import LocalFrames, local_frames, padded_neighbors, prune_weights
+from equisym.geometry.frames import LocalFrames, frames_from_pairs, local_frames, padded_neighbors, prune_weights
 from equisym.geometry.segments import segment_smooth_max, segment_sum
 from equisym.geometry.switching import smooth_cutoff
 
-__all__ = ["ECSEConfig", "ECSE_PRESETS", "config_local_frames", "ensemble_weights", "ensemble_weight_tensors", "atom_frames"]
+__all__ = [
+    "ECSEConfig", "ECSE_PRESETS", "config_local_frames", "ensemble_weights", "ensemble_weight_tensors", "atom_frames",
+    "cell_frames",
+]
 
 
 @dataclass
@@ -43,6 +48,14 @@ class ECSEConfig:
     ``point_cloud_scale``).
     """
 
+    frame_source: Literal["local", "cell"] = "local"
+    """Where the frames of a structure come from. ``local``: neighbour pairs of every atom (the
+    ECSE ensemble). ``cell``: for structures periodic in all three directions, the single frame
+    of their lattice vectors (:func:`cell_frames`): it does not move when atoms move, so MD at
+    fixed cell sees the backbone's own smoothness, and it costs one model pass whatever the
+    neighbour count; other structures keep local frames. Exactly invariant under rotations of
+    the structure *with its cell*; not invariant to re-choosing the cell vectors of the same
+    crystal (graphs only)."""
     r_cut_outer_upper_bound: float = 10.0
     """Upper bound of the outer radius R_out = min(graph cutoff, this) (Å)."""
     beta: float = 5.0
@@ -109,6 +122,8 @@ class ECSEConfig:
                 raise EquisymError(f"ecse.{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.delta_w <= self.w:
             raise EquisymError(f"ecse.delta_w must be in (0, w = {self.w}], got {self.delta_w}")
+        if self.frame_source not in ("local", "cell"):
+            raise EquisymError(f"ecse.frame_source must be 'local' or 'cell', got {self.frame_source!r}")
         if self.batch_size_sp < 1 or self.max_atoms_per_pass < 1 or self.num_prunnings < 0 or self.point_cloud_neighbors < 2:
             raise EquisymError(
                 "ecse.batch_size_sp and ecse.max_atoms_per_pass must be >= 1, ecse.point_cloud_neighbors >= 2, "
@@ -268,3 +283,27 @@ def atom_frames(
             f"{r_out:g} (e.g. an atom of a linear chain)"
         )
     return frames, weights / total[atom], atom
+
+
+def cell_frames(cell: torch.Tensor, pbc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One frame per structure periodic in all three directions, from its lattice vectors.
+
+    ``F = [e1 | e2 | e3]`` with ``e1 = â1``, ``e2 = â1 × â2 / |·|``, ``e3 = e1 × e2``
+    (:func:`~equisym.geometry.frames.frames_from_pairs` of the first two cell rows). Rotating a
+    structure together with its cell maps ``F → Q F``, so a model evaluated in this frame is
+    exactly SO(3) invariant; the frame is differentiable w.r.t. the cell (stress) and constant
+    while the atoms move.
+
+    Shapes:
+        - cell: ``(S, 3, 3)`` rows are lattice vectors; pbc: ``(S, 3)`` bool.
+        - output: ``(frames (P, 3, 3), structure (P,) long)`` for the P fully periodic structures.
+
+    Raises:
+        EquisymError: a periodic structure has collinear (or zero) first two lattice vectors.
+    """
+    periodic = pbc.all(dim=1).nonzero().flatten()
+    a1, a2 = cell[periodic, 0], cell[periodic, 1]
+    cross = torch.linalg.cross(a1, a2).norm(dim=-1)
+    if bool((cross <= 1e-8 * (a1.norm(dim=-1) * a2.norm(dim=-1)).clamp_min(1e-30)).any()):
+        raise EquisymError("cell frames: a periodic structure has collinear or zero lattice vectors")
+    return frames_from_pairs(a1, a2), periodic

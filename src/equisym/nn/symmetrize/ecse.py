@@ -45,6 +45,7 @@ from equisym.errors import EquisymError
 from equisym.geometry.ecse_frames import (
     ECSE_PRESETS,
     ECSEConfig,
+    cell_frames,
     config_local_frames,
     ensemble_weight_tensors,
     ensemble_weights,
@@ -90,8 +91,8 @@ class Symmetrized(FrameEnsemble):
 
     TorchScript: with a backbone that has a ``forward_edges`` method (:class:`~equisym.nn.PET`),
     ``torch.jit.script`` compiles :meth:`forward_edges` (the graph ensemble on plain tensors,
-    energies only) and ``torchscript_compatible`` is True; the config is read when the
-    wrapper is built. Other backbones (point clouds) run in Python only.
+    energies only) and ``torchscript_compatible`` is True (``frame_source: local`` only: the
+    plain-tensor path has no cell); the config is read when the wrapper is built. Other backbones (point clouds) run in Python only.
 
     Example:
         >>> from equisym.nn import PointNet, Symmetrized
@@ -122,7 +123,7 @@ class Symmetrized(FrameEnsemble):
             config = from_dict(ECSEConfig, {**{f.name: getattr(config, f.name) for f in fields(config)}, **overrides}, "ecse")
         config.validate()
         super().__init__(model, aux_model, config)
-        self.torchscript_compatible = hasattr(model, "forward_edges") and (
+        self.torchscript_compatible = config.frame_source == "local" and hasattr(model, "forward_edges") and (
             aux_model is None or hasattr(aux_model, "forward_edges")
         )
         # plain copies of the config for the TorchScript path (forward_edges)
@@ -143,9 +144,13 @@ class Symmetrized(FrameEnsemble):
     # ------------------------------------------------------------------ weights
     def _ensemble(self, lf, segment: torch.Tensor, n_seg: int, types: torch.Tensor | None):
         """Pruned weights, kept frames, their segments and the auxiliary weight per segment."""
+        return self._ensemble_of(lf.frames, lf.weights, segment, n_seg, types)
+
+    def _ensemble_of(self, frames, weights, segment: torch.Tensor, n_seg: int, types: torch.Tensor | None):
+        """:meth:`_ensemble` from raw frames ``(F, 3, 3)`` and weights ``(F,)``."""
         cfg = self.config
         self.last_num_frames_unpruned = torch.bincount(segment, minlength=n_seg)
-        frames, weights, segment, w_aux = ensemble_weights(lf.frames, lf.weights, segment, n_seg, cfg, types)
+        frames, weights, segment, w_aux = ensemble_weights(frames, weights, segment, n_seg, cfg, types)
         counts = torch.bincount(segment, minlength=n_seg)
         if self.aux_model is None:
             empty = (counts == 0).nonzero().flatten().tolist()
@@ -172,6 +177,8 @@ class Symmetrized(FrameEnsemble):
 
     def _forward_graph(self, graph: AtomicGraph) -> dict[str, torch.Tensor]:
         cfg = self.config
+        if cfg.frame_source == "cell" and bool(graph.pbc.all(dim=1).any()):
+            return self._forward_graph_cell(graph)
         centre, neighbour = graph.edge_index
         species_pad = ()
         if cfg.species_prunning:
@@ -186,6 +193,28 @@ class Symmetrized(FrameEnsemble):
             types = graph.species[lf.centre] * n * n + spec[lf.centre, lf.pair[:, 0]] * n + spec[lf.centre, lf.pair[:, 1]]
         segment = graph.structure[lf.centre]
         frames, weights, segment, w_aux = self._ensemble(lf, segment, graph.n_structures, types)
+        out = self._evaluate_graph(graph, frames, segment, weights, w_aux)
+        out["num_frames"] = self.last_num_frames
+        return out
+
+    def _forward_graph_cell(self, graph: AtomicGraph) -> dict[str, torch.Tensor]:
+        """``frame_source: cell``: the cell frame of every fully periodic structure (weight 1),
+        local frames (and pruning) for the others."""
+        cfg = self.config
+        frames, periodic = cell_frames(graph.cell, graph.pbc)
+        weights = torch.ones(frames.shape[0], dtype=frames.dtype, device=frames.device)
+        segment = periodic
+        if not bool(graph.pbc.all(dim=1).all()):
+            centre = graph.edge_index[0]
+            vectors, mask, _ = padded_neighbors(graph.edge_vectors(), centre, graph.n_atoms)
+            r_out = min(float(graph.cutoff), cfg.r_cut_outer_upper_bound)
+            lf = config_local_frames(vectors, mask, torch.full((graph.n_atoms,), r_out, dtype=graph.dtype, device=graph.device), cfg)
+            local_seg = graph.structure[lf.centre]
+            keep = ~graph.pbc.all(dim=1)[local_seg]
+            frames = torch.cat([frames, lf.frames[keep]])
+            weights = torch.cat([weights, lf.weights[keep]])
+            segment = torch.cat([segment, local_seg[keep]])
+        frames, weights, segment, w_aux = self._ensemble_of(frames, weights, segment, graph.n_structures, None)
         out = self._evaluate_graph(graph, frames, segment, weights, w_aux)
         out["num_frames"] = self.last_num_frames
         return out
