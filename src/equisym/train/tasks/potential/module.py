@@ -40,6 +40,16 @@ def _wmean(sq: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (w * sq).sum() / w.sum().clamp_min(1e-12)
 
 
+def _zero_readouts(model: torch.nn.Module) -> None:
+    """Zero the last linear layer of every readout head (modules named ``*_head``), so training
+    starts from the baseline energies exactly instead of a random energy offset."""
+    for name, mod in model.named_modules():
+        if name.endswith("_head") and isinstance(mod, torch.nn.Sequential) and isinstance(mod[-1], torch.nn.Linear):
+            torch.nn.init.zeros_(mod[-1].weight)
+            if mod[-1].bias is not None:
+                torch.nn.init.zeros_(mod[-1].bias)
+
+
 class PotentialModule(TaskModule):
     """Energy + force (+ stress) training of an atomistic model (see the task docstring)."""
 
@@ -47,6 +57,7 @@ class PotentialModule(TaskModule):
         super().__init__(cfg)
         self.monitor = ("val/loss", "min")
         self.model, _ = build_model(cfg.model)
+        _zero_readouts(self.model)
         self.register_buffer("sigma", torch.ones(3))  # sliding σ_E, σ_F, σ_S
         self.register_buffer("sigma0", torch.ones(3))  # initial σ (fixed monitor scale)
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
@@ -78,8 +89,13 @@ class PotentialModule(TaskModule):
         dm = self.trainer.datamodule
         train = dm.train_set.structures
         forces = [s.forces for s in train if s.forces is not None]
-        scale = float(np.sqrt(np.mean(np.concatenate(forces) ** 2))) if forces else 1.0
         baseline = np.asarray(dm.baseline, dtype=np.float64)
+        if forces:  # readout scale: the RMS force (eV/Å, times 1 Å)
+            scale = float(np.sqrt(np.mean(np.concatenate(forces) ** 2)))
+        else:  # energies only: the spread of the per-atom energies the baseline misses
+            counts = composition(train, dm.species)
+            resid = (np.array([s.energy for s in train]) - counts @ baseline) / counts.sum(1)
+            scale = float(resid.std()) if len(resid) > 1 and resid.std() > 0 else 1.0
         if self.cfg.finetune.init_from:
             # keep the pretrained scale; fit a baseline correction to what the network misses
             scale = None
