@@ -1,15 +1,15 @@
 """Methane benchmark: PET, PET + ECSE, PET + N-rotation averaging, metatrain's PET, SchNet.
 
-Same split (800 train / 100 val / 100 test, ``../shared/data/methane``), same wall-clock
-training budget for every model (``--budget`` seconds of training, one thread each, run one
-after another), several seeds. Reported on the test set: energy MAE (meV, total energy of the
+Same split (800 train / 100 val / 100 test, ``../shared/data/methane``), the same number of
+training epochs for every model (``--epochs``; batch 16, so 50 optimizer steps per epoch; one
+thread each, run one after another), several seeds; the time each took is reported beside. Reported on the test set: energy MAE (meV, total energy of the
 5-atom molecule) and force MAE (meV/Å, per component), plus the ECSE cost (frames per
 structure, time relative to one PET evaluation of the same structure, energy + forces).
 
-    OMP_NUM_THREADS=1 python benchmarks/methane_benchmark.py --models pet schnet metatrain --seeds 0 1 --budget 480
+    OMP_NUM_THREADS=1 python benchmarks/methane_benchmark.py --models pet schnet metatrain --seeds 0 1 --epochs 200
 
 Each (model, seed) runs in its own subprocess (metatensor and torch-geometric must not share
-a process) and writes ``runs/methane-bench/<model>-s<seed>-<budget>s/result.json``; existing results
+a process) and writes ``runs/methane-bench/<model>-s<seed>-e<epochs>/result.json``; existing results
 are reused unless ``--force``. The summary goes to ``benchmarks/results/methane.json``.
 ``--rescore`` re-evaluates existing PET runs (ECSE, averaging, cost) with the current code.
 """
@@ -44,12 +44,8 @@ def _data_section() -> dict:
     }
 
 
-def _max_time(budget: int) -> str:
-    return f"00:00:{budget // 60:02d}:{budget % 60:02d}"
-
-
 # ---------------------------------------------------------------------------------- our models
-def run_equisym(model: str, seed: int, budget: int, out: Path, pet_overrides: list[str] | None = None) -> dict:
+def run_equisym(model: str, seed: int, epochs: int, out: Path, pet_overrides: list[str] | None = None) -> dict:
     import yaml
 
     from equisym.config import apply_overrides
@@ -58,7 +54,7 @@ def run_equisym(model: str, seed: int, budget: int, out: Path, pet_overrides: li
     config = yaml.safe_load((REPO / "configs" / "pet-methane.yaml").read_text())
     config["seed"] = seed
     config["data"].update(_data_section())
-    config["trainer"].update({"max_time": _max_time(budget), "progress_bar": False})
+    config["trainer"].update({"max_epochs": epochs, "max_time": None, "progress_bar": False})
     if model == "pet":
         config["eval"]["modes"] = ["bare", "ecse", "average"]
         config = apply_overrides(config, pet_overrides or [])
@@ -73,7 +69,7 @@ def run_equisym(model: str, seed: int, budget: int, out: Path, pet_overrides: li
         shutil.rmtree(run_dir)
     t0 = time.time()
     metrics = train(config, run_dir)
-    result = {"model": model, "seed": seed, "budget_s": budget, "wall_s": round(time.time() - t0, 1), "training": metrics["training"]}
+    result = {"model": model, "seed": seed, "epochs": epochs, "wall_s": round(time.time() - t0, 1), "training": metrics["training"]}
     if model == "pet":
         result["overrides"] = list(pet_overrides or [])
     _store_scores(result, metrics)
@@ -180,7 +176,7 @@ def _epoch_times(log: str) -> list[float]:
     return stamps
 
 
-def _mtt(out: Path, options: dict, timeout: int) -> tuple[float, str]:
+def _mtt(out: Path, options: dict, timeout: int | None) -> tuple[float, str]:
     import yaml
 
     out.mkdir(parents=True, exist_ok=True)
@@ -193,21 +189,14 @@ def _mtt(out: Path, options: dict, timeout: int) -> tuple[float, str]:
     return time.time() - t0, proc.stdout + proc.stderr
 
 
-def run_metatrain(seed: int, budget: int, out: Path) -> dict:
-    # 1) calibrate the epoch time (3 epochs), 2) train for as many epochs as fit in the budget
-    _, log = _mtt(out / "calibrate", _mtt_options(seed, 3), 600)
+def run_metatrain(seed: int, epochs: int, out: Path) -> dict:
+    wall, log = _mtt(out / "train", _mtt_options(seed, epochs), None)
     stamps = _epoch_times(log)
-    epoch_s = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1) if len(stamps) > 1 else 10.0
-    epochs = max(3, int(budget / max(epoch_s, 1e-3)))
-    wall, log = _mtt(out / "train", _mtt_options(seed, epochs), budget * 3 + 600)
-    stamps = _epoch_times(log)
-    train_s = stamps[-1] - stamps[0] + epoch_s if len(stamps) > 1 else None
+    train_s = (stamps[-1] - stamps[0]) * len(stamps) / max(1, len(stamps) - 1) if len(stamps) > 1 else None
     errors = score_metatomic(out / "train" / "model.pt")
     return {
         "model": "metatrain-pet",
         "seed": seed,
-        "budget_s": budget,
-        "calibrated_epoch_s": round(epoch_s, 2),
         "epochs": epochs,
         "training_time_s": train_s,
         "wall_s": round(wall, 1),
@@ -240,26 +229,26 @@ def score_metatomic(model_path: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------- driver
-def result_dir(model: str, seed: int, budget: int) -> Path:
-    """One folder per (model, seed, budget): results of another budget are never reused."""
-    return RUNS / f"{model}-s{seed}-{budget}s"
+def result_dir(model: str, seed: int, epochs: int) -> Path:
+    """One folder per (model, seed, epochs): results of another length are never reused."""
+    return RUNS / f"{model}-s{seed}-e{epochs}"
 
 
-def run_one(model: str, seed: int, budget: int, pet_overrides: list[str]) -> None:
+def run_one(model: str, seed: int, epochs: int, pet_overrides: list[str]) -> None:
     import torch
 
     torch.set_num_threads(1)
-    out = result_dir(model, seed, budget)
+    out = result_dir(model, seed, epochs)
     out.mkdir(parents=True, exist_ok=True)
     if model == "metatrain":
-        result = run_metatrain(seed, budget, out)
+        result = run_metatrain(seed, epochs, out)
     else:
-        result = run_equisym(model, seed, budget, out, pet_overrides)
+        result = run_equisym(model, seed, epochs, out, pet_overrides)
     result["provenance"] = provenance()
     write_json(out / "result.json", result)
 
 
-def rescore_pet(seed: int, budget: int) -> None:
+def rescore_pet(seed: int, epochs: int) -> None:
     """Re-evaluate an existing PET run (bare, ECSE, averaging, ECSE cost) with the current code,
     e.g. after a change of the ECSE defaults; training is not repeated."""
     import torch
@@ -267,7 +256,7 @@ def rescore_pet(seed: int, budget: int) -> None:
     from equisym.train.evaluate import evaluate_checkpoint
 
     torch.set_num_threads(1)
-    out = result_dir("pet", seed, budget)
+    out = result_dir("pet", seed, epochs)
     result = json.loads((out / "result.json").read_text())
     _store_scores(result, evaluate_checkpoint(out / "run" / "best.ckpt", out / "run" / "eval"))
     result["cost"] = ecse_cost(out / "run" / "best.ckpt")
@@ -275,23 +264,28 @@ def rescore_pet(seed: int, budget: int) -> None:
     write_json(out / "result.json", result)
 
 
-def summarise(models: list[str], seeds: list[int], budget: int, name: str = "methane") -> None:
+def summarise(models: list[str], seeds: list[int], epochs: int, name: str = "methane") -> None:
     import numpy as np
 
     runs = {}
     for path in sorted(RUNS.glob("*-s*/result.json")):
         r = json.loads(path.read_text())
-        if r.get("budget_s") != budget:
+        if r.get("epochs") != epochs:
             continue
         runs[path.parent.name] = r
     table: dict = {}
 
     def add(name, seed, res):
-        row = table.setdefault(name, {"energy_mae": [], "forces_mae": [], "seeds": []})
+        row = table.setdefault(name, {"energy_mae": [], "forces_mae": [], "seeds": [], "wall_s": []})
         row["energy_mae"].append(res["energy_mae"])
         row["forces_mae"].append(res["forces_mae"])
         row["seeds"].append(seed)
+        row["wall_s"].append(runs_wall.get((name, seed)))
 
+    runs_wall = {}
+    for r in runs.values():
+        label = {"pet": "PET", "schnet": "SchNet (torch-geometric)", "metatrain-pet": "metatrain PET"}.get(r["model"])
+        runs_wall[(label, r["seed"])] = r.get("training_time_s") or r.get("wall_s")
     for key, r in runs.items():
         if r["model"] == "pet":
             add("PET", r["seed"], r["bare"])
@@ -315,9 +309,9 @@ def summarise(models: list[str], seeds: list[int], budget: int, name: str = "met
         name,
         {
             "description": "CH4 random-methane set, 800/100/100, test energy MAE (meV per molecule) and force MAE (meV/Å); "
-            f"each model trained for the same wall-clock budget of {budget} s on one CPU thread (shared 2-core machine, "
-            "so the number of epochs reached depends on the load at the time).",
-            "budget_s": budget,
+            f"each model trained for the same {epochs} epochs (batch 16) on one CPU thread of a shared 2-core machine; "
+            "wall_s: the training time of each run (depends on the load at the time).",
+            "epochs": epochs,
             "table": table,
             "ecse_cost": costs,
             "runs": runs,
@@ -332,7 +326,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["pet", "schnet", "metatrain"], choices=["pet", "schnet", "metatrain"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--budget", type=int, default=480, help="training seconds per model")
+    parser.add_argument("--epochs", type=int, default=200, help="training epochs of every model")
     parser.add_argument("--force", action="store_true", help="rerun existing results")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--summary-only", action="store_true")
@@ -341,22 +335,22 @@ def main() -> None:
     parser.add_argument("--name", default="methane", help="result file name under benchmarks/results/")
     parser.add_argument("-o", "--pet-override", action="append", default=[], metavar="KEY=VALUE",
                         help="override of configs/pet-methane.yaml for our PET (repeatable), e.g. -o optim.lr=0.002; "
-                        "use a fresh EQUISYM_BENCH_RUNS folder, results are reused by (model, seed, budget)")
+                        "use a fresh EQUISYM_BENCH_RUNS folder, results are reused by (model, seed, epochs)")
     args = parser.parse_args()
     if args.run:
-        run_one(args.run, args.seeds[0], args.budget, args.pet_override)
+        run_one(args.run, args.seeds[0], args.epochs, args.pet_override)
         return
     if args.rescore:
         for seed in args.seeds:
             print(f"rescoring pet seed {seed}", flush=True)
             env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO / "benchmarks")]))
-            code = f"import methane_benchmark as m; m.rescore_pet({seed}, {args.budget})"
+            code = f"import methane_benchmark as m; m.rescore_pet({seed}, {args.epochs})"
             subprocess.run([sys.executable, "-c", code], check=True, env=env)
         args.summary_only = True
     if not args.summary_only:
         for seed in args.seeds:
             for model in args.models:
-                out = result_dir(model, seed, args.budget)
+                out = result_dir(model, seed, args.epochs)
                 if (out / "result.json").exists() and not args.force:
                     print(f"reusing {model} seed {seed}")
                     continue
@@ -364,12 +358,12 @@ def main() -> None:
                     import shutil
 
                     shutil.rmtree(out)
-                print(f"running {model} seed {seed} ({args.budget} s budget)", flush=True)
+                print(f"running {model} seed {seed} ({args.epochs} epochs)", flush=True)
                 env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
-                cmd = [sys.executable, __file__, "--run", model, "--seeds", str(seed), "--budget", str(args.budget)]
+                cmd = [sys.executable, __file__, "--run", model, "--seeds", str(seed), "--epochs", str(args.epochs)]
                 cmd += [f"--pet-override={o}" for o in args.pet_override]
                 subprocess.run(cmd, check=True, env=env)
-    summarise(args.models, args.seeds, args.budget, args.name)
+    summarise(args.models, args.seeds, args.epochs, args.name)
 
 
 if __name__ == "__main__":
