@@ -60,7 +60,7 @@ def test_end_to_end_cli(tmp_path):
         "-o", "model.preset=tiny", "-o", "model.hierarchical=true", "-o", "data.size=48", "-o", "data.cell=[12,20]",
         "-o", "data.train_size=34", "-o", "data.val_size=17", "-o", "data.test_size=17", "-o", "data.groups=p1,p2,p4m",
         "-o", f"data.cache_dir={tmp_path / 'cache'}", "-o", "trainer.max_epochs=1", "-o", "trainer.progress_bar=false",
-        "-o", "eval.sources=[photos,noise]", "-o", "eval.noise=[0.3]",
+        "-o", "eval.sources=[photos,noise]", "-o", "eval.noise=[0.3]", "-o", "data.stream=false", "-o", "data.batch_size=32",
     ]  # fmt: skip
     from pathlib import Path
 

@@ -61,3 +61,25 @@ def test_flipped_and_rotated_images_keep_their_group(group):
         M = PIXEL_D4[e].astype(float)
         ok, _, _ = label_is_exact(img, s.label, s.lattice @ M.T)
         assert ok, (group, e)
+
+
+def test_streamed_training_through_the_cli(tmp_path):
+    import json
+    from pathlib import Path
+
+    from tests.conftest import run_cli
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "run"
+    r = run_cli(
+        "train", str(repo / "configs/wallpaper-symcorr.yaml"), "--out", str(out),
+        "-o", "model.preset=tiny", "-o", "data.size=40", "-o", "data.cell=[8,12]", "-o", "data.crop=32",
+        "-o", "data.train_size=50", "-o", "data.epoch_size=16", "-o", "data.batch_size=8", "-o", "data.num_workers=0",
+        "-o", "data.val_size=8", "-o", "data.test_size=8", "-o", "data.groups=p1,p4", "-o", "trainer.max_epochs=2",
+        "-o", f"data.cache_dir={tmp_path / 'cache'}", "-o", "eval.sources=[noise]", "-o", "eval.noise=[]", "-o", "data.train_source=noise",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["training"]["optimizer_steps"] == 4 and (out / "learning_curves.png").exists()
+    r = run_cli("train", str(repo / "configs/wallpaper-scores.yaml"), "--out", str(tmp_path / "bad"), "-o", "data.stream=true")
+    assert r.returncode == 2 and "data.stream is for image models" in r.stderr

@@ -309,7 +309,7 @@ class WallpaperDataModule(L.LightningDataModule):
         if self.cfg.data.stream:
             from equisym.data.wallpaper import StreamSampler
 
-            sampler = StreamSampler(min(self.cfg.data.epoch_size, self.cfg.data.train_size), seed=self.cfg.seed)
+            sampler = StreamSampler(self.cfg.data.epoch_size, seed=self.cfg.seed)  # indices taken modulo train_size
             return DataLoader(self.train_set, batch_size=self.cfg.data.batch_size, sampler=sampler, drop_last=True, **loader_workers(self.cfg.data.num_workers))
         return DataLoader(self.train_set, batch_size=self.cfg.data.batch_size, shuffle=True, drop_last=len(self.train_set) > self.cfg.data.batch_size)
 
