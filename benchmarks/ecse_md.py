@@ -48,9 +48,12 @@ def _parse_variant(text: str) -> tuple[str, dict]:
     overrides = {}
     for item in filter(None, opts.split(",")):
         key, _, value = item.partition("=")
-        overrides[key] = {"true": True, "false": False}.get(value.lower(), None)
-        if overrides[key] is None:
-            overrides[key] = float(value) if "." in value or "e" in value else int(value)
+        for kind in (int, float):
+            try:
+                overrides[key] = kind(value)
+                break
+            except ValueError:
+                overrides[key] = {"true": True, "false": False}.get(value.lower(), value)
     return name, overrides
 
 
