@@ -148,3 +148,24 @@ def test_energy_units_and_atomic_energies(tmp_path):
     dm = AtomsDataModule(cfg, 3.0, [1, 6, 8])
     dm.setup("fit")
     np.testing.assert_allclose(dm.baseline, [-1.0, -2.0, -3.0])
+
+
+def test_without_test_set_scores_are_labelled_validation(tmp_path):
+    from equisym.train.runner import train
+
+    path = tmp_path / "m.xyz"
+    write(path, _molecules(12), format="extxyz")
+    cfg = {
+        "task": "potential",
+        "data": {"train": str(path), "val_fraction": 0.25, "batch_size": 4},
+        "model": {"name": "pet", "preset": "tiny", "species": ["H", "C", "O"], "cutoff": 3.0, "cutoff_width": 0.5},
+        "trainer": {"max_epochs": 1, "accelerator": "cpu"},
+    }
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["scored_set"] == "validation" and metrics["val_size"] == 3
+    assert not any(k.startswith("test/") for k in metrics) and "val/bare/forces_mae_meV_per_A" in metrics
+
+
+def test_stress_weight_needs_a_stress_key():
+    with pytest.raises(EquisymError, match="loss.stress_weight > 0 needs data.stress_key"):
+        load_config({"task": "potential", "data": {"train": "x.xyz"}, "model": {"name": "pet", "preset": "tiny"}, "loss": {"stress_weight": 1.0}})
