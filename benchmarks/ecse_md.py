@@ -1,6 +1,7 @@
 """Energy conservation and cost of ECSE-wrapped PET in NVE molecular dynamics.
 
-Velocity Verlet (NVE) from structures of a data set, Maxwell-Boltzmann velocities at
+Velocity Verlet (NVE) from structures of a data set (methane: the least distorted test
+structures; LPS: the last structures of the set; carbon: generated), Maxwell-Boltzmann velocities at
 ``--temperature`` (seeded, zero total momentum), ``--dt`` fs, ``--steps`` steps. Several
 trajectories run side by side as one batched graph (one model call per step, the neighbour
 list rebuilt every step). For each variant — the bare model and ECSE wrappers with chosen
@@ -69,8 +70,9 @@ def dense_carbon(seed: int = 0, lattice: float = 3.65, reps: int = 2):
 def structures(system: str, n: int):
     import ase.io
 
-    if system == "methane":
-        return ase.io.read(DATA / "methane" / "methane_test.xyz", f":{n}")
+    if system == "methane":  # the least distorted test structures (lowest reference energy)
+        test = ase.io.read(DATA / "methane" / "methane_test.xyz", ":")
+        return sorted(test, key=lambda a: a.get_potential_energy())[:n]
     if system == "lps":
         return ase.io.read(DATA / "lps" / "lps_reduced_100.xyz", f"-{n}:")
     return [dense_carbon(seed=k) for k in range(n)]

@@ -134,6 +134,13 @@ class ECSEConfig:
 ECSE_PRESETS: dict[str, dict[str, Any]] = {
     # The defaults, for atomistic graphs in Å (the reference's, except num_prunnings: 1).
     "atomistic": {},
+    # Molecular dynamics of molecules: weights that vary slowly with the geometry (no pruning,
+    # radial switches 0.5 Å wide), so the backbone's small orientation dependence is spread
+    # over large displacements instead of narrow switches (docs/ecse.md, "Molecular dynamics").
+    "md": dict(use_prunning=False, delta_r_cut=0.5),
+    # Periodic solids: the cell frame (one model pass per structure, fixed while atoms move);
+    # non-periodic structures in the same batch keep the "md" local frames.
+    "periodic": dict(frame_source="cell", use_prunning=False, delta_r_cut=0.5),
     # Point clouds (lengths in RMS radii): a sharp smooth-min, a narrow radial switch and a
     # sharper pruning keep the frames few (clouds with many symmetry-equivalent points near
     # the centroid keep more).
