@@ -86,8 +86,13 @@ def main() -> None:
     for spec in args.runs:
         model, source, *flags = spec.split(":")
         if model == "classical":
+            saved = REPO / args.out / f"classical-{source}.json"  # reused like a run's metrics.json
+            if not saved.exists():
+                result = classical(args.classical_config, [f"data.train_source={source}", *args.override])
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                saved.write_text(json.dumps(result, indent=1))
             summary["runs"][spec] = {"model": "classical detector (training-free)", "test_images_of": args.classical_config,
-                                     **classical(args.classical_config, [f"data.train_source={source}", *args.override])}
+                                     **json.loads(saved.read_text())}
             print(spec, json.dumps(summary["runs"][spec]["accuracy"]), flush=True)
             write_result("wallpaper_crossdomain", summary)
             continue
