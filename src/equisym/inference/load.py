@@ -100,7 +100,21 @@ def build_trained_model(model_file: ModelFile) -> torch.nn.Module:
     if not weights:
         raise EquisymError(f"{model_file.path} holds no network weights (no 'model.' entries in its state_dict)")
     load_weights(model, weights, model_file.path, f"model {model_file.model['name']}")
-    return model.eval()
+    return _symmetrized(model, model_file).eval()
+
+
+def _symmetrized(model: torch.nn.Module, model_file: ModelFile) -> torch.nn.Module:
+    """The network as it was trained and evaluated: wrapped in ECSE when its run config says
+    ``symmetrize: ecse`` (point-cloud classification), with the run's ECSE options over the
+    ``point_cloud`` preset; unchanged otherwise. The wrapper holds no weights of its own."""
+    if model_file.config.get("symmetrize", "none") != "ecse":
+        return model
+    from equisym.nn.symmetrize import ECSE_PRESETS, Symmetrized
+
+    options = model_file.config.get("ecse") or {}
+    if not isinstance(options, dict):
+        raise EquisymError(f"{model_file.path}: its stored 'ecse' options must be a mapping, got {options!r}")
+    return Symmetrized(model, config={**ECSE_PRESETS["point_cloud"], **options})
 
 
 def load_model(
