@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 CONFIG = str(REPO / "configs" / "csgnn-shapes.yaml")
 TINY = ["-o", "data.train_size=32", "-o", "data.val_size=16", "-o", "data.test_size=16", "-o", "data.num_points=64",
-        "-o", "data.num_workers=0", "-o", "trainer.max_epochs=1", "-o", "eval.rotations=[none]"]
+        "-o", "data.num_workers=0", "-o", "trainer.max_epochs=1", "-o", "eval.rotations=[none]", "-o", "model.preset=tiny"]
 
 
 def _train(out: Path, *extra: str) -> int:

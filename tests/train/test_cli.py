@@ -17,6 +17,7 @@ TINY = [
     "-o", "data.batch_size=16",
     "-o", "data.num_workers=0",
     "-o", "trainer.progress_bar=false",
+    "-o", "model.preset=tiny",
 ]
 
 
@@ -44,7 +45,7 @@ def test_train_writes_a_complete_run_folder(trained_run):
     assert all(0.0 <= v <= 1.0 for v in metrics["protocols"].values())
     assert metrics["training"]["epochs"] == 1
     config = yaml.safe_load((trained_run / "config.yaml").read_text())
-    assert config["model"]["level"] == 3 and config["model"]["num_classes"] == 12  # fully expanded
+    assert config["model"]["level"] == 2 and config["model"]["num_classes"] == 12  # fully expanded
     assert "epoch" in (trained_run / "train.log").read_text()
 
 
@@ -100,7 +101,7 @@ def test_ddp_two_processes_on_cpu(cli, tmp_path):
     from tests.conftest import REPO
 
     out = tmp_path / "ddp"
-    result = cli("train", str(REPO / "configs" / "csgnn-shapes.yaml"), *TINY, "-o", "model.name=pointnet",
+    result = cli("train", str(REPO / "configs" / "csgnn-shapes.yaml"), *TINY, "-o", "model.name=pointnet", "-o", "model.preset=small",
                  "-o", "trainer.strategy=ddp", "-o", "trainer.devices=2", "-o", "trainer.accelerator=cpu",
                  "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,6 +12,7 @@ from tests.conftest import REPO
 TINY = [
     "trainer.max_epochs=2", "data.train_size=32", "data.val_size=16", "data.test_size=16", "data.num_points=128",
     "data.batch_size=16", "data.num_workers=0", "trainer.progress_bar=false", "eval.rotations=[none]",
+    "model.preset=tiny",
 ]
 
 

@@ -16,7 +16,7 @@ from equisym.train.schedules import lr_factor
 from tests.conftest import REPO
 
 TINY = ["data.train_size=40", "data.val_size=16", "data.test_size=16", "data.num_points=64", "data.batch_size=16",
-        "data.num_workers=0", "eval.rotations=[none]", "trainer.max_epochs=2"]
+        "data.num_workers=0", "eval.rotations=[none]", "trainer.max_epochs=2", "model.preset=tiny"]
 
 
 def _config() -> dict:
