@@ -16,6 +16,7 @@ from tests.conftest import REPO
 TINY = [
     "-o", "trainer.max_epochs=3", "-o", "data.train_size=48", "-o", "data.val_size=24", "-o", "data.test_size=24",
     "-o", "data.num_points=64", "-o", "data.batch_size=16", "-o", "data.num_workers=0", "-o", "eval.rotations=[none]",
+    "-o", "model.preset=tiny",
 ]
 CONFIG = str(REPO / "configs" / "csgnn-shapes.yaml")
 
