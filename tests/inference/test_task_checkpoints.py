@@ -24,6 +24,7 @@ def _overrides(task: str, tmp_path, shared_data_dir) -> tuple[str, list[str]]:
         return "wallpaper-d4.yaml", [
             "model.preset=tiny", "data.size=32", "data.cell=[8,14]", "data.train_size=17", "data.val_size=17",
             "data.test_size=17", "data.groups=p1,p2,p4m", f"data.cache_dir={tmp_path / 'cache'}",
+            "data.stream=false", "data.num_workers=0",
             "eval.sources=[noise]", "eval.noise=[]",
         ]  # fmt: skip
     if task == "potential":
