@@ -19,6 +19,9 @@ Two kinds of input:
   message-passing models in the reference: the frames of all atoms of a structure are pooled
   and each frame rotates the whole structure; one model pass per frame, frames batched
   ``batch_size_sp`` at a time as packed graphs.
+  With ``frame_source: cell`` a structure periodic in all three directions uses instead the
+  single frame of its lattice vectors (:func:`equisym.geometry.ecse_frames.cell_frames`):
+  one model pass, fixed while the atoms move (molecular dynamics at fixed cell).
 - Point clouds ``(B, N, 3)`` (classifiers returning ``(B, C)``): one centre at the cloud's
   centroid, the neighbours are the ``point_cloud_neighbors`` points nearest to it. The cloud
   is centred before it is rotated into each frame, so the result is also translation
