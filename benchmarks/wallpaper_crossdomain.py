@@ -25,7 +25,7 @@ import sys
 import time
 
 import numpy as np
-from _common import REPO, write_result
+from _common import REPO, write_json, write_result
 
 DEFAULT_RUNS = [
     "symcorr:photos", "symcorr:atoms", "symcorr:noise", "resnet:photos", "resnet:atoms", "resnet:noise",
@@ -89,8 +89,7 @@ def main() -> None:
             saved = REPO / args.out / f"classical-{source}.json"  # reused like a run's metrics.json
             if not saved.exists():
                 result = classical(args.classical_config, [f"data.train_source={source}", *args.override])
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                saved.write_text(json.dumps(result, indent=1))
+                write_json(saved, result)
             summary["runs"][spec] = {"model": "classical detector (training-free)", "test_images_of": args.classical_config,
                                      **json.loads(saved.read_text())}
             print(spec, json.dumps(summary["runs"][spec]["accuracy"]), flush=True)
