@@ -112,7 +112,7 @@ def test_train_noise_adds_a_noisy_copy_of_every_training_image():
     from equisym.train.tasks.wallpaper import WallpaperDataModule
 
     base = load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-d4.yaml")
-    small = ["data.size=48", "data.cell=[12,20]", "data.train_size=6", "data.val_size=3", "data.groups=p1,p4m", "data.cache_dir=null", "data.crop=null"]
+    small = ["data.size=48", "data.cell=[12,20]", "data.train_size=6", "data.val_size=3", "data.groups=p1,p4m", "data.cache_dir=null", "data.crop=null", "data.stream=false"]
     sets = {}
     for noise in (0.0, 0.3):
         _, c = load_config(base, small + [f"data.train_noise={noise}"])
