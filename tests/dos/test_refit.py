@@ -89,7 +89,7 @@ def test_cli_train_refits_and_evaluates_the_refit(tiny_dos, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["refit"]["checkpoint"] == "refit.ckpt" and metrics["refit"]["from"] == "best.ckpt"
     assert metrics["refit"]["train_loss_after"] <= metrics["refit"]["train_loss_before"]
-    best, refit = (torch.load(out / name, weights_only=False)["state_dict"] for name in ("best.ckpt", "refit.ckpt"))
+    best, refit = (torch.load(out / name, weights_only=True)["state_dict"] for name in ("best.ckpt", "refit.ckpt"))
     changed = sorted(k for k in best if not torch.equal(best[k], refit[k]))
     assert changed and all(k.startswith("model.head.mlp.") for k in changed)
     res = run_cli("eval", str(out / "refit.ckpt"), "--out", str(tmp_path / "eval"))

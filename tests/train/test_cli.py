@@ -66,7 +66,7 @@ def test_resume_continues_from_last(trained_run, cli):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from epoch 1" in (trained_run / "train.log").read_text()
     assert json.loads((trained_run / "metrics.json").read_text())["training"]["epochs"] == 2
-    ckpt = torch.load(trained_run / "last.ckpt", weights_only=False)
+    ckpt = torch.load(trained_run / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 1
 
 
