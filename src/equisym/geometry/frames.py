@@ -24,7 +24,7 @@ improper one). Distances are in the caller's units (Å for atoms).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -131,9 +131,10 @@ def frames_from_pairs(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor
     return torch.stack([e1, e2, e3], dim=-1)
 
 
-@dataclass
-class LocalFrames:
+class LocalFrames(NamedTuple):
     """Frames with non-zero weight of a set of centres (output of :func:`local_frames`).
+
+    A named tuple, so that :func:`local_frames` also compiles with TorchScript.
 
     Shapes (F frames, C centres):
         - frames: ``(F, 3, 3)`` columns ``e1, e2, e3``.
@@ -190,23 +191,10 @@ def local_frames(
         delta_w: Δ_W, width of the spread switches.
         boost: multiply the spread switch of the weights by ``(s − W + Δ_W)/Δ_W``.
         epsilon: frames with weight ``<= epsilon`` are dropped.
+
+    Returns:
+        :class:`LocalFrames` (F frames with weight > ``epsilon``). TorchScript-compatible.
     """
-    return LocalFrames(*local_frame_tensors(vectors, mask, r_out, beta, delta_r_cut, w, delta_w, boost, epsilon))
-
-
-def local_frame_tensors(
-    vectors: torch.Tensor,
-    mask: torch.Tensor,
-    r_out: torch.Tensor,
-    beta: float = 5.0,
-    delta_r_cut: float = 0.15,
-    w: float = 0.2,
-    delta_w: float = 0.15,
-    boost: bool = True,
-    epsilon: float = 1e-10,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`local_frames` as a tuple ``(frames, weights, centre, pair, r_in, num_pairs)``
-    (the fields of :class:`LocalFrames`), for TorchScript."""
     c, k = vectors.shape[0], vectors.shape[1]
     dtype, device = vectors.dtype, vectors.device
     fill = torch.tensor([1.0, 0.0, 0.0], dtype=dtype, device=device)
@@ -241,7 +229,7 @@ def local_frame_tensors(
     cr = cross[ci, j, jp]
     e2 = cr / torch.linalg.vector_norm(cr, dim=-1, keepdim=True)
     e3 = torch.linalg.cross(e1, e2)
-    return (
+    return LocalFrames(
         torch.stack([e1, e2, e3], dim=-1),
         weight[ci, j, jp],
         ci,
@@ -249,6 +237,10 @@ def local_frame_tensors(
         r_in,
         keep.sum((1, 2)),
     )
+
+
+local_frame_tensors = local_frames
+"""The former TorchScript twin of :func:`local_frames`, now the same function (kept name)."""
 
 
 def prune_weights(

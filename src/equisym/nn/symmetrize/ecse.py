@@ -53,7 +53,7 @@ from equisym.geometry.ecse_frames import (
     ensemble_weight_tensors,
     ensemble_weights,
 )
-from equisym.geometry.frames import local_frame_tensors, padded_neighbors, padded_vectors
+from equisym.geometry.frames import local_frames, padded_neighbors, padded_vectors
 from equisym.geometry.segments import segment_sum
 from equisym.geometry.graph import AtomicGraph
 from equisym.nn.mapping import check_point_clouds
@@ -275,12 +275,10 @@ class Symmetrized(FrameEnsemble):
         r_out = torch.full((n,), self.frame_r_out, dtype=dtype, device=device)
         beta, delta_r_cut, w, delta_w, epsilon = self.frame_options
         boost, use_prunning, improper = self.frame_flags
-        frames, weights, frame_centre, _, _, _ = local_frame_tensors(
-            padded, mask, r_out, beta, delta_r_cut, w, delta_w, boost, epsilon
-        )
+        lf = local_frames(padded, mask, r_out, beta, delta_r_cut, w, delta_w, boost, epsilon)
         bw, aux_t, aux_d, p_t, p_d, on_t, on_d = self.prune_options
         frames, weights, source, w_aux = ensemble_weight_tensors(
-            frames, weights, structure[frame_centre], n_structures, bw, aux_t, aux_d, use_prunning,
+            lf.frames, lf.weights, structure[lf.centre], n_structures, bw, aux_t, aux_d, use_prunning,
             p_t, p_d, on_t, on_d, self.num_prunnings, epsilon, improper, None,
         )
         counts = torch.bincount(source, minlength=n_structures)
