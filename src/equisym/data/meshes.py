@@ -18,11 +18,10 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from equisym.errors import EquisymError
+from equisym.files import check_input_file
 
 __all__ = ["read_off", "read_obj", "read_ply", "read_mesh", "triangle_areas", "sample_mesh_surface", "MESH_SUFFIXES"]
 
@@ -243,13 +242,8 @@ def _ply_element(path, name, props, rows, vertices, faces):
 
 def read_mesh(path: str) -> tuple[np.ndarray, np.ndarray]:
     """Read a ``.off``, ``.obj`` or ``.ply`` mesh (chosen by the file suffix)."""
-    suffix = os.path.splitext(path)[1].lower()
     readers = {".off": read_off, ".obj": read_obj, ".ply": read_ply}
-    if suffix not in readers:
-        raise EquisymError(f"unknown mesh format {suffix!r} for {path}; use one of {', '.join(MESH_SUFFIXES)}")
-    if not os.path.isfile(path):
-        raise EquisymError(f"mesh file not found: {path}")
-    return readers[suffix](path)
+    return readers[check_input_file(path, MESH_SUFFIXES, "mesh")](path)
 
 
 def triangle_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

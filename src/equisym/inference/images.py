@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from equisym.errors import EquisymError
+from equisym.files import check_input_file
 
 __all__ = ["IMAGE_SUFFIXES", "read_image", "to_grey"]
 
@@ -74,11 +75,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         EquisymError: a missing or unreadable file, an unknown suffix, an unsupported image.
     """
     path = str(path)
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise EquisymError(f"{path}: unknown image format {suffix or '(no suffix)'!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
-    if not os.path.isfile(path):
-        raise EquisymError(f"image not found: {path}")
+    suffix = check_input_file(path, IMAGE_SUFFIXES, "image")
     try:
         if suffix in (".tif", ".tiff"):
             import tifffile

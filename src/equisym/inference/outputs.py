@@ -1,7 +1,8 @@
-"""Writing prediction files atomically: a temporary name in the same folder, then a rename.
+"""Checking prediction paths and writing prediction files atomically.
 
-A reader never sees a half-written file, and a failure (bad input, a crash, Ctrl-C) leaves
-nothing behind: the temporary file is removed and an existing file of the same name is
+:func:`atomic_output` (from :mod:`equisym.files`): a temporary name in the same folder, then a
+rename, so a reader never sees a half-written file, and a failure (bad input, a crash, Ctrl-C)
+leaves nothing behind: the temporary file is removed and an existing file of the same name is
 untouched.
 
 Example:
@@ -12,12 +13,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from equisym.errors import EquisymError
+from equisym.files import atomic_output
 
 __all__ = ["check_output_path", "atomic_output", "progress"]
 
@@ -43,19 +44,6 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> 
     if suffixes and path.suffix.lower() not in suffixes:
         raise EquisymError(f"--out {path}: this prediction is written as {' or '.join(suffixes)}; name the file accordingly")
     return path
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def progress(items, desc: str, enabled: bool = True, unit: str = "it", total: int | None = None):

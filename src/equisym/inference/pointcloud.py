@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from equisym.errors import EquisymError
+from equisym.files import check_input_file
 from equisym.inference.outputs import progress
 
 __all__ = ["POINT_SUFFIXES", "read_point_clouds", "class_names", "predict_clouds", "PointCloudModel", "load_classifier"]
@@ -69,11 +70,7 @@ def read_point_clouds(path: str | os.PathLike, num_points: int = 1024, seed: int
     from equisym.data.modelnet_folders import normalise_points
 
     path = str(path)
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in POINT_SUFFIXES:
-        raise EquisymError(f"{path}: unknown point-cloud format {suffix or '(no suffix)'!r}; use one of {', '.join(POINT_SUFFIXES)}")
-    if not os.path.isfile(path):
-        raise EquisymError(f"point-cloud file not found: {path}")
+    suffix = check_input_file(path, POINT_SUFFIXES, "point-cloud")
     if suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)

@@ -36,6 +36,7 @@ import numpy as np
 
 from equisym.data.carbon import TEMPERATURES, CarbonDOSData, write_carbon_dos
 from equisym.errors import EquisymError
+from equisym.files import atomic_output, write_text_atomic
 from equisym.generate.carbon.md import run_md, snapshot_dos
 from equisym.generate.carbon.structures import STRUCTURES, build_structure
 
@@ -142,12 +143,6 @@ def _read_part(parts: Path, unit: _Unit) -> tuple[list, dict] | None:
     return snaps, arrays
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _relaxed_structures(parts: Path, needed: set[str], progress: bool) -> dict:
     """The relaxed starting structures by name: read from ``parts/relaxed.extxyz``, the missing
     ones built (:func:`build_structure`) and added to it (written and read back, so that fresh and
@@ -167,9 +162,8 @@ def _relaxed_structures(parts: Path, needed: set[str], progress: bool) -> dict:
     for name in tqdm(sorted(missing), desc="relaxing structures", disable=not progress or not missing, unit="structure"):
         bases[name] = build_structure(name)
     if missing:
-        tmp = parts / ".relaxed.tmp.extxyz"
-        ase.io.write(tmp, [bases[n] for n in STRUCTURES if n in bases], format="extxyz")
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            ase.io.write(tmp, [bases[n] for n in STRUCTURES if n in bases], format="extxyz")
         bases = {a.info["structure"]: a for a in ase.io.read(path, ":", format="extxyz")}
     return bases
 
@@ -233,7 +227,7 @@ def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, work
         if not same:
             shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir(parents=True, exist_ok=True)
-    _write_text(cfg, json.dumps(settings, indent=2))
+    write_text_atomic(cfg, json.dumps(settings, indent=2))
 
     timing = {"structures_s": 0.0, "md_s": 0.0, "dos_s": 0.0, "write_s": 0.0}
     t_start = time.perf_counter()
@@ -304,7 +298,7 @@ def generate_carbon_dos(out, snapshots: int = 200, test: int | None = None, work
     timing["snapshots_computed_now"] = sum(r["snapshots"] for r in results)
     timing["workers"] = workers
     timing["per_unit"] = results
-    _write_text(out / "timing.json", json.dumps(timing, indent=2))
+    write_text_atomic(out / "timing.json", json.dumps(timing, indent=2))
     return timing
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from equisym.errors import EquisymError
+from equisym.files import atomic_output, write_text_atomic
 from equisym.generate.wallpaper.generator import GENERATOR_VERSION, SOURCES, WallpaperGenerator, WallpaperSample
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, parse_groups
 
@@ -96,10 +97,9 @@ def write_wallpaper_h5(
     path = Path(path)
     _refuse_existing([path], overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     size = gen.size
     tasks = [(generator_kwargs, list(range(s, min(s + chunk, start + n)))) for s in range(start, start + n, chunk)]
-    try:
+    with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             # uncompressed: gzip would cost ~2 ms per image in this process (``h5repack`` compresses later)
             images = f.create_dataset("images", (n, size, size), dtype=np.uint8, chunks=(1, size, size))
@@ -144,9 +144,6 @@ def write_wallpaper_h5(
                     for task, samples in zip(tasks, pool.imap(_generate_chunk, tasks)):
                         store(samples, task[1][0])
             bar.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -198,9 +195,7 @@ def write_wallpaper_shards(
         raise
     body = {"format": 1, "generator_version": GENERATOR_VERSION, "n": n, "shards": entries,
             "generator": {k: (list(v) if isinstance(v, tuple) else v) for k, v in generator_kwargs.items()}}  # fmt: skip
-    tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(body, indent=1))
-    os.replace(tmp, manifest)
+    write_text_atomic(manifest, json.dumps(body, indent=1))
     return manifest
 
 

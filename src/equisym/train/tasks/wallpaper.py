@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from torch.utils.data import ConcatDataset, DataLoader, TensorDataset
 from equisym.config import to_dict
 from equisym.data.wallpaper import read_wallpaper_h5
 from equisym.errors import EquisymError
+from equisym.files import atomic_output
 from equisym.generate.wallpaper import GENERATOR_VERSION, SOURCES, WallpaperGenerator, safe_name
 from equisym.geometry.plane_groups import HIERARCHY, PLANE_GROUP_SYMBOLS, ROTATION_ORDERS
 from equisym.nn.registry import build_model, expand_model_section
@@ -159,13 +159,8 @@ def _cache_path(cfg: WallpaperDataConfig, what: str, key: dict) -> Path | None:
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     """Write a cache file atomically (temporary name in the same folder, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def _load_npz(path: Path | None, *keys: str) -> tuple | None:
