@@ -55,6 +55,11 @@ class ModelEntry:
     build: Callable[[Any], nn.Module]
     presets: dict[str, dict]
 
+    def section(self, config: Any) -> dict:
+        """The expanded config section of ``config``: ``{"name": name, **every field}`` (what runs
+        and model files store; it rebuilds the same architecture with no preset)."""
+        return {"name": self.name, **to_dict(config)}
+
 
 MODELS: dict[str, ModelEntry] = {}
 
@@ -156,4 +161,4 @@ def expand_model_section(section: dict, where: str = "model", **fixed: Any) -> t
 def build_model(section: dict, where: str = "model", **fixed: Any) -> tuple[nn.Module, dict]:
     """Build the model of a config section; return it and the fully expanded section."""
     entry, config = expand_model_section(section, where, **fixed)
-    return entry.build(config), {"name": entry.name, **to_dict(config)}
+    return entry.build(config), entry.section(config)

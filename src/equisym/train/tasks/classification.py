@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from equisym.config import to_dict
 from equisym.data.augment import AugmentConfig, Rotation, augment_clouds, random_rotations, rotate_clouds
 from equisym.data.loading import loader_workers
 from equisym.data.modelnet import ModelNet, modelnet_class_names
@@ -289,7 +288,7 @@ class PointCloudClassification(Task):
         if cfg.symmetrize == "ecse":
             _symmetrizer(cfg, torch.nn.Identity())  # unknown ECSE options fail before training
         entry, model_cfg = expand_model_section(cfg.model, num_classes=n_classes)
-        return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
+        return dataclasses.replace(cfg, model=entry.section(model_cfg))
 
     def _mapping(self, cfg: PointCloudClassificationConfig) -> torch.nn.Module | None:
         from equisym.nn.csgnn import CSGNNConfig

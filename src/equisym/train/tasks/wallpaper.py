@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, TensorDataset
 
-from equisym.config import to_dict
 from equisym.data.wallpaper import read_wallpaper_h5
 from equisym.errors import EquisymError
 from equisym.files import atomic_output
@@ -390,7 +389,7 @@ class WallpaperClassification(Task):
         if cfg.data.num_workers < 0:
             raise EquisymError(f"data.num_workers must be >= 0; got {cfg.data.num_workers}")
         entry, model_cfg = expand_model_section(cfg.model, num_classes=17)
-        return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
+        return dataclasses.replace(cfg, model=entry.section(model_cfg))
 
     def build_datamodule(self, cfg: WallpaperConfig) -> WallpaperDataModule:
         return WallpaperDataModule(cfg)

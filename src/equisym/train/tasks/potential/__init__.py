@@ -123,7 +123,7 @@ class Potential(Task):
             raise EquisymError("eval.n_rotations must be >= 1")
         if cfg.loss.stress_weight > 0 and not (cfg.data.stress_key or cfg.data.virial_key):
             raise EquisymError("loss.stress_weight > 0 needs data.stress_key or data.virial_key")
-        return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)}, finetune=ft)
+        return dataclasses.replace(cfg, model=entry.section(model_cfg), finetune=ft)
 
     def build_datamodule(self, cfg: PotentialConfig) -> AtomsDataModule:
         _, model_cfg = expand_model_section(cfg.model)
