@@ -33,12 +33,20 @@ __all__ = [
     "SymmetryScoreMLPConfig",
     "SymmetryScoreMLP",
     "d4_transform",
+    "d4_stage",
+    "num_logits",
     "D4_ELEMENTS",
     "WALLPAPER_PRESETS",
     "N_ORDERS",
 ]
 
 N_ORDERS = 5  # rotation orders 1, 2, 3, 4, 6
+
+
+def num_logits(num_classes: int, hierarchical: bool) -> int:
+    """Output width of a wallpaper classifier: ``num_classes`` group logits, then ``N_ORDERS``
+    rotation-order logits with ``hierarchical``."""
+    return num_classes + (N_ORDERS if hierarchical else 0)
 
 #: The 8 elements of D4 as (number of 90° rotations, mirrored first?).
 D4_ELEMENTS: tuple[tuple[int, bool], ...] = tuple((r, m) for m in (False, True) for r in range(4))
@@ -119,6 +127,22 @@ class D4GroupConv(nn.Module):
         return y.view(B, c_out, 8, H, W) + self.bias.view(1, -1, 1, 1, 1)
 
 
+def d4_stage(c_in: int, c_out: int, num_layers: int, kernel: int) -> nn.Sequential:
+    """``num_layers`` × (BatchNorm3d → ReLU → :class:`D4GroupConv`), the first ``c_in → c_out``.
+
+    Shapes:
+        - input ``(B, c_in, 8, H, W)``; output ``(B, c_out, 8, H, W)`` (the input unchanged
+          when ``num_layers`` is 0).
+    Symmetry: D4-equivariant like :class:`D4GroupConv` (BatchNorm3d shares its statistics over
+    the group axis).
+    """
+    layers: list[nn.Module] = []
+    for _ in range(num_layers):
+        layers += [nn.BatchNorm3d(c_in), nn.ReLU(), D4GroupConv(c_in, c_out, kernel)]
+        c_in = c_out
+    return nn.Sequential(*layers)
+
+
 @dataclass
 class D4CNNConfig:
     """Exact D4-invariant group CNN."""
@@ -160,16 +184,13 @@ class D4CNN(FromPreset, nn.Module):
         self.stages = nn.ModuleList()
         c = chans[0]
         for s, c_out in enumerate(chans):
-            layers = []
-            for k in range(cfg.layers_per_stage if s else max(cfg.layers_per_stage - 1, 0)):
-                layers += [nn.BatchNorm3d(c), nn.ReLU(), D4GroupConv(c, c_out, cfg.kernel)]
-                c = c_out
+            n = cfg.layers_per_stage if s else max(cfg.layers_per_stage - 1, 0)  # the lift is the first layer
             if c != c_out:
-                layers += [nn.BatchNorm3d(c), nn.ReLU(), D4GroupConv(c, c_out, cfg.kernel)]
-                c = c_out
-            self.stages.append(nn.Sequential(*layers))
+                n = max(n, 1)  # a change of width needs a convolution
+            self.stages.append(d4_stage(c, c_out, n, cfg.kernel))
+            c = c_out
         self.norm = nn.BatchNorm3d(c)
-        out = cfg.num_classes + (N_ORDERS if cfg.hierarchical else 0)
+        out = num_logits(cfg.num_classes, cfg.hierarchical)
         self.head = nn.Sequential(nn.Linear(2 * c, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, out))
 
     def invariant_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -254,8 +275,7 @@ class WallpaperResNet(FromPreset, nn.Module):
                 blocks.append(_Block(c, c_out, 2 if (s and b == 0) else 1))
                 c = c_out
         self.blocks = nn.Sequential(*blocks)
-        out = cfg.num_classes + (N_ORDERS if cfg.hierarchical else 0)
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(c, out))
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(c, num_logits(cfg.num_classes, cfg.hierarchical)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.channels_last:
@@ -296,7 +316,7 @@ class SymmetryScoreMLP(FromPreset, nn.Module):
         for h in cfg.hidden:
             layers += [nn.Linear(c, h), nn.ReLU(), nn.Dropout(cfg.dropout)]
             c = h
-        layers.append(nn.Linear(c, cfg.num_classes + (N_ORDERS if cfg.hierarchical else 0)))
+        layers.append(nn.Linear(c, num_logits(cfg.num_classes, cfg.hierarchical)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

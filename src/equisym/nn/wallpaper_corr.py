@@ -37,7 +37,7 @@ from torch import nn
 
 from equisym.errors import EquisymError
 from equisym.nn.registry import FromPreset
-from equisym.nn.wallpaper import N_ORDERS, D4GroupConv, D4Lift
+from equisym.nn.wallpaper import D4Lift, d4_stage, num_logits
 
 __all__ = ["SymCorrConfig", "SymCorrNet", "SymmetryCorrelations", "SYMCORR_PRESETS"]
 
@@ -176,14 +176,12 @@ class SymCorrNet(FromPreset, nn.Module):
         self.lift = D4Lift(self.front.out_channels, chans[0], 3)
         self.stages = nn.ModuleList()
         c = chans[0]
-        for s, c_out in enumerate(chans):
-            layers: list[nn.Module] = []
-            for _ in range(cfg.layers_per_stage):
-                layers += [nn.BatchNorm3d(c), nn.ReLU(), D4GroupConv(c, c_out, 3)]
+        for c_out in chans:
+            self.stages.append(d4_stage(c, c_out, cfg.layers_per_stage, 3))
+            if cfg.layers_per_stage:
                 c = c_out
-            self.stages.append(nn.Sequential(*layers))
         self.norm = nn.BatchNorm3d(c)
-        out = cfg.num_classes + (N_ORDERS if cfg.hierarchical else 0)
+        out = num_logits(cfg.num_classes, cfg.hierarchical)
         self.head = nn.Sequential(nn.Linear(3 * c, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, out))
 
     def invariant_features(self, x: torch.Tensor) -> torch.Tensor:
