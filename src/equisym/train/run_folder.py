@@ -108,6 +108,8 @@ def finished_message(out: Path, max_epochs: int, max_time: str | None) -> str | 
         why = f"all {epochs} epochs done"
     elif training.get("diverged_at_epoch") is not None:
         why = f"stopped at epoch {training['diverged_at_epoch']} by divergence"
+    elif training.get("collapsed_at_epoch") is not None:
+        why = f"stopped at epoch {training['collapsed_at_epoch']}: the network collapsed to a constant output"
     elif training.get("stopped_by_max_time") and max_time == saved_time:
         why = f"stopped by trainer.max_time after {epochs} epochs (raise it to continue)"
     else:

@@ -232,6 +232,7 @@ def _fit(task, cfg, module, datamodule, out: Path, ckpt_path: Path | None, resum
         "optimizer_steps": trainer.global_step,
         "stopped_by_max_time": by_time,
         "diverged_at_epoch": None if divergence is None else divergence.diverged_at_epoch,
+        "collapsed_at_epoch": module.collapsed_at_epoch,
         "wall_time_s": round(clock.total(), 1),
         "best_checkpoint": os.path.basename(best_path),
         "best_epoch": best.best_epoch,

@@ -108,6 +108,9 @@ class TaskModule(L.LightningModule):
     builds the optimizer from ``cfg.optim``."""
 
     monitor: tuple[str, str] = ("val/loss", "min")
+    #: Epoch at which the task's own check stopped training because the network collapsed to
+    #: one output for every input (recorded in ``metrics.json``); None while training is sound.
+    collapsed_at_epoch: int | None = None
 
     def __init__(self, cfg: Any) -> None:
         super().__init__()

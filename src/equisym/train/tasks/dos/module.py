@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
@@ -13,6 +15,12 @@ from equisym.train.tasks.dos.config import DOSConfig
 from equisym.train.tasks.dos.loss import training_loss
 
 __all__ = ["DOSModule"]
+
+log = logging.getLogger("equisym")
+
+#: A validation whose predicted DOS varies across structures less than this fraction of the
+#: target's variation has collapsed (one output for every input: dead ReLU units).
+COLLAPSE_RATIO = 1e-4
 
 
 class DOSModule(TaskModule):
@@ -33,6 +41,7 @@ class DOSModule(TaskModule):
         self.energies = torch.as_tensor(head.energies(), dtype=torch.float32)
         self.n_electrons = float(head.electrons_per_atom)
         self.register_buffer("prior_set", torch.zeros((), dtype=torch.bool))
+        self._spread = [0.0, 0.0]  # validation: summed std over structures of predicted and target DOS
 
     def on_fit_start(self) -> None:
         """Start the output at the training set's mean atom DOS (once; not again on resume)."""
@@ -76,7 +85,8 @@ class DOSModule(TaskModule):
             energies=self.energies.to(pred.device), n_electrons=self.n_electrons,
         )
 
-    def _step(self, batch: dict, stage: str) -> torch.Tensor:
+    def _step(self, batch: dict, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss (logged) and predicted DOS ``(S, G)`` of one batch."""
         pred, atoms = predict_batch(self.model, batch)
         if not bool(torch.isfinite(pred).all()):
             raise EquisymError(f"the {stage} prediction became non-finite; lower optim.lr or check the data")
@@ -92,10 +102,30 @@ class DOSModule(TaskModule):
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step, batch_size=n)
         self.log(f"{stage}/dos_rmse", rmse, on_step=False, on_epoch=True, sync_dist=not on_step, batch_size=n)
-        return loss
+        return loss, pred
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        return self._step(batch, "train")[0]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._step(batch, "val")
+        pred = self._step(batch, "val")[1]
+        if batch["num_structures"] >= 2:
+            self._spread[0] += float(pred.detach().std(0).mean())
+            self._spread[1] += float(batch["dos"].std(0).mean())
+
+    def on_validation_epoch_start(self) -> None:
+        self._spread = [0.0, 0.0]
+
+    def on_validation_epoch_end(self) -> None:
+        """Stop a run whose network has collapsed to one output for every structure (it cannot
+        recover: the gradient through dead ReLUs is zero); the best checkpoint is evaluated."""
+        predicted, target = self._spread
+        if self.trainer.sanity_checking or target <= 0 or predicted >= COLLAPSE_RATIO * target:
+            return
+        self.collapsed_at_epoch = self.current_epoch
+        log.warning(
+            f"training collapsed at epoch {self.current_epoch}: the predicted DOS is the same for every validation "
+            f"structure (spread {predicted / target:.1e} of the target's); stopping and evaluating the best checkpoint. "
+            "Set trainer.gradient_clip_val (e.g. 1.0), lower optim.lr, or ramp the band-energy term in later"
+        )
+        self.trainer.should_stop = True
