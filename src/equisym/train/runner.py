@@ -20,6 +20,7 @@ import yaml
 
 from equisym.config import to_dict
 from equisym.errors import EquisymError
+from equisym.files import write_text_atomic
 from equisym.inference.runtime import flush_denormals
 from equisym.train.callbacks import DivergenceStop, EpochSeeds, EpochSummary, RunClock, ema_step
 from equisym.train.checkpoint import load_checkpoint
@@ -87,12 +88,6 @@ def _require_tensorboard() -> None:
                 "trainer.logger: tensorboard needs the tensorboard package (pip install tensorboard), "
                 "or use trainer.logger: csv"
             ) from None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _validate_final_weights(trainer: L.Trainer, module, datamodule, best: BestCheckpoint) -> None:
@@ -168,7 +163,7 @@ def train(
     module = task.build_module(cfg)
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
-        _write_atomically(out / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
+        write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
     with quiet_console(out if rank0 else None):
         return _fit(task, cfg, module, datamodule, out, ckpt_path, resume_epoch)
 
@@ -240,7 +235,7 @@ def _fit(task, cfg, module, datamodule, out: Path, ckpt_path: Path | None, resum
         "best_score": best.best_score,
         "parameters": sum(p.numel() for p in module.parameters()),
     }
-    _write_atomically(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
     plot_learning_curves(out / "metrics.csv", out / "learning_curves.png")
     log.info(f"done: {json.dumps({k: v for k, v in metrics.items() if not isinstance(v, dict)})}")
     return metrics

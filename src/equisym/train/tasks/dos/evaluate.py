@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from equisym.data.carbon_batches import DOSStructures
+from equisym.files import atomic_output, write_text_atomic
 from equisym.nn.dos_batch import predict_batch
 from equisym.physics import band_energy
 from equisym.train.tasks.dos.config import CHEMICAL_ACCURACY, DOSConfig
@@ -22,12 +22,6 @@ from equisym.train.tasks.dos.ensemble import DOSEnsemble
 from equisym.train.tasks.dos.plots import plot_dos_examples, scatter_by_type
 
 __all__ = ["evaluate", "scores", "predict_split", "predict_atom_contributions", "haar_rotations"]
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -191,13 +185,14 @@ def evaluate(module: torch.nn.Module, datamodule: DOSDataModule, cfg: DOSConfig,
             "members' band-energy spread (eV/atom)", "|band-energy error| of the mean (eV/atom)",
             f"{model_kind(cfg.model)}: ensemble of {len(members)}", log=True,
         )
-    _write_atomically(out_dir / "predictions.json", json.dumps(rows).encode())
+    write_text_atomic(out_dir / "predictions.json", json.dumps(rows))
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer, energies=energies, predicted=pred.astype(np.float32), true=test.dos,
         structure=np.array(test.groups), band_energy_predicted=band_pred, band_energy_true=band_true,
     )
-    _write_atomically(out_dir / "test_dos.npz", buffer.getvalue())
+    with atomic_output(out_dir / "test_dos.npz") as tmp:
+        tmp.write_bytes(buffer.getvalue())
     plot_dos_examples(out_dir, energies, pred, test.dos, test.groups, band_pred, band_true, f"{model_kind(cfg.model)}: test")
     return metrics
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import torch
 
 from equisym.errors import EquisymError
+from equisym.files import atomic_output
 from equisym.nn.dos_batch import pool_views, predict_batch
 from equisym.train.tasks.dos.config import DOSRefitConfig
 from equisym.train.tasks.dos.datamodule import DOSDataModule
@@ -118,7 +118,6 @@ def save_refit(module: DOSModule, checkpoint: Path) -> Path:
     stored = load_checkpoint(checkpoint)
     stored["state_dict"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     path = Path(checkpoint).parent / "refit.ckpt"
-    tmp = path.with_name(".refit.ckpt.tmp")
-    torch.save(stored, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(stored, tmp)
     return path

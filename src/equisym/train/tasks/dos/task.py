@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from equisym.config import to_dict
 from equisym.errors import EquisymError
 from equisym.nn.registry import expand_model_section
 from equisym.train.task import Task, register_task
@@ -70,7 +69,7 @@ class DOSTask(Task):
                 f"local frames are exactly rotation invariant); got {cfg.eval.average_rotations}"
             )
         entry, model_cfg = expand_model_section(cfg.model, **fixed)
-        return dataclasses.replace(cfg, model={"name": entry.name, **to_dict(model_cfg)})
+        return dataclasses.replace(cfg, model=entry.section(model_cfg))
 
     def build_datamodule(self, cfg: DOSConfig) -> DOSDataModule:
         return DOSDataModule(cfg)
