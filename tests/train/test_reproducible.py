@@ -105,3 +105,19 @@ def test_random_states_round_trip_through_a_checkpoint():
     torch.save(state, buffer)
     buffer.seek(0)
     assert torch.load(buffer, weights_only=True)["next_epoch"] == 0  # plain data only
+
+
+def test_model_init_from_resolves_against_the_config_folder(tmp_path, monkeypatch):
+    """``model.init_from`` is a path inside the free-form model section: it too resolves against
+    the config file's folder (the missing file's error names the resolved path)."""
+    from equisym.errors import EquisymError
+    from equisym.train.task import load_config
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    data = {"task": "potential", "data": {"train": "/abs/train.xyz"},
+            "model": {"name": "pet", "species": ["H", "C"], "init_from": "../runs/pretrained/best.ckpt"}}
+    with pytest.raises(EquisymError, match="model file not found") as info:
+        load_config(data, base_dir=tmp_path / "configs")
+    assert str(tmp_path / "runs" / "pretrained" / "best.ckpt") in str(info.value)

@@ -19,6 +19,12 @@ PATH_NAMES = frozenset({"root", "path", "file", "files", "dir", "train", "val", 
 _PATH_SUFFIXES = ("_root", "_path", "_file", "_files", "_dir", "_checkpoint")
 
 
+def _path_keys(field: dataclasses.Field) -> tuple[str, ...]:
+    """Keys of a free-form mapping field that hold paths (``metadata={"path_keys": (...)}``,
+    e.g. ``model.init_from`` of a potential)."""
+    return tuple(field.metadata.get("path_keys", ())) if field.metadata else ()
+
+
 def is_path_field(field: dataclasses.Field) -> bool:
     """Whether a dataclass field holds a path: ``metadata={"path": True}``, or a name in
     :data:`PATH_NAMES` or ending in ``_root``, ``_path``, ``_file(s)``, ``_dir`` or
@@ -51,7 +57,8 @@ def _resolve(value: Any, base: Path) -> Any:
 
 def resolve_paths(cls: type, data: dict, base: Path) -> dict:
     """Copy of ``data`` (a mapping for the dataclass ``cls``) with every relative path in a
-    path field (:func:`is_path_field`; strings, lists and mappings of strings) joined to
+    path field (:func:`is_path_field`; strings, lists and mappings of strings), and in the
+    ``path_keys`` of a free-form mapping field (``metadata={"path_keys": ("init_from",)}``), joined to
     ``base``, recursively through nested sections. Absolute paths, ``~`` paths (expanded)
     and URLs are kept; keys that ``cls`` does not know are left for validation to report."""
     if not isinstance(data, dict) or not dataclasses.is_dataclass(cls):
@@ -69,6 +76,8 @@ def resolve_paths(cls: type, data: dict, base: Path) -> dict:
             out[key] = resolve_paths(inner, value, base)
         elif is_path_field(field):
             out[key] = _resolve(value, base)
+        elif _path_keys(field) and isinstance(value, dict):
+            out[key] = {k: _resolve(v, base) if k in _path_keys(field) else v for k, v in value.items()}
     return out
 
 

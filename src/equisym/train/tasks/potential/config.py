@@ -78,7 +78,7 @@ class PotentialConfig(RunConfig):
 
     data: AtomsDataConfig = field(default_factory=AtomsDataConfig)
     """Structures, label keys, units, splits and batching."""
-    model: dict = field(default_factory=lambda: {"name": "pet", "preset": "small"})
+    model: dict = field(default_factory=lambda: {"name": "pet", "preset": "small"}, metadata={"path_keys": ("init_from",)})
     """Model section: ``name`` (pet), optional ``preset``, then fields (``species`` as atomic
     numbers or symbols, ``cutoff``...); ``init_from``/``finetune`` go to :attr:`finetune`."""
     loss: PotentialLossConfig = field(default_factory=PotentialLossConfig)
