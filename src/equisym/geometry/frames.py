@@ -42,7 +42,6 @@ __all__ = [
     "MIRROR",
     "frames_from_pairs",
     "local_frames",
-    "local_frame_tensors",
     "padded_neighbors",
     "padded_vectors",
     "padding_slots",
@@ -238,9 +237,6 @@ def local_frames(
         keep.sum((1, 2)),
     )
 
-
-local_frame_tensors = local_frames
-"""The former TorchScript twin of :func:`local_frames`, now the same function (kept name)."""
 
 
 def prune_weights(
