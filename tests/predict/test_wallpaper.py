@@ -39,7 +39,8 @@ def test_detector_identifies_the_17_groups_without_a_lattice(pngs, tmp_path):
     assert main(["predict", "wallpaper-detector", *[str(p) for p, _ in pngs], "--out", str(out), "--no-progress"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0])[:10] == ["input", "prediction", "confidence", "a_px", "b_px", "gamma_deg", "a_x", "a_y", "b_x", "b_y"]
-    assert list(rows[0])[10:16] == list(OPERATIONS) and list(rows[0])[16:] == [f"score_{g}" for g in PLANE_GROUP_SYMBOLS]
+    assert list(rows[0])[10:16] == list(OPERATIONS) and list(rows[0])[16:33] == [f"score_{g}" for g in PLANE_GROUP_SYMBOLS]
+    assert list(rows[0])[33:] == ["note"] and all(r["note"] == "" for r in rows)
     right = sum(r["prediction"] == truth for r, (_, truth) in zip(rows, pngs))
     assert right >= 16, [(r["prediction"], t) for r, (_, t) in zip(rows, pngs)]
     by_group = {t: r for r, (_, t) in zip(rows, pngs)}
@@ -150,3 +151,18 @@ def test_classifier_refuses_images_smaller_than_its_input(models, tmp_path, caps
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)).save(tmp_path / "small.png")
     assert main(["predict", str(models["resnet"]), str(tmp_path / "small.png"), "--out", str(tmp_path / "g.csv")]) == 2
     assert "smaller than the 64×64 px this model was trained on" in capsys.readouterr().err
+
+
+def test_classifier_flags_images_without_a_lattice(models, pngs, tmp_path, capsys):
+    """A trained classifier still classifies an image with no detectable lattice, but the row
+    says so (empty lattice, a note) and a warning counts such images."""
+    y, x = np.mgrid[0:64, 0:64]
+    Image.fromarray((127 + 120 * np.sin(x / 9.0) * np.cos(y / 13.0 + 0.3 * x / 9.0)).astype(np.uint8)).save(tmp_path / "big-cell.png")
+    out = tmp_path / "groups.csv"
+    images = [str(pngs[0][0]), str(tmp_path / "big-cell.png")]
+    assert main(["predict", str(models["resnet"]), *images, "--out", str(out), "--no-progress"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert rows[0]["note"] == "" and float(rows[0]["a_px"]) > 0
+    assert rows[1]["note"].startswith("no lattice found") and rows[1]["a_px"] == ""  # NaN is written empty
+    assert rows[1]["prediction"] in PLANE_GROUP_SYMBOLS
+    assert "no lattice in 1 of 2 images" in capsys.readouterr().err

@@ -26,6 +26,7 @@ import io
 import math
 import os
 import zipfile
+import sys
 
 __all__ = ["add_parser", "run", "split_models"]
 
@@ -266,17 +267,21 @@ def _wallpaper(args, model_path, inputs, out, device, show) -> None:
             results.extend(classify(classifier, [images[i] for i in chunk], [inputs[i] for i in chunk], analyses))
     last = "p" if classifier is not None else "score"
     header = ["input", "prediction", "confidence", "a_px", "b_px", "gamma_deg", "a_x", "a_y", "b_x", "b_y", *OPERATIONS,
-              *[f"{last}_{g}" for g in PLANE_GROUP_SYMBOLS]]
-    rows = []
+              *[f"{last}_{g}" for g in PLANE_GROUP_SYMBOLS], "note"]
+    rows, unperiodic = [], 0
     for path, r in zip(inputs, results):
         if r.lattice is not None:
             a, b = np.asarray(r.lattice, float)
             cosg = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
             geometry = [float(np.linalg.norm(a)), float(np.linalg.norm(b)), float(np.degrees(np.arccos(np.clip(cosg, -1, 1)))), *map(float, a), *map(float, b)]
-        else:
+            note = ""
+        else:  # only a trained classifier gets here: it classifies an image whose periodicity is unconfirmed
             geometry = [float("nan")] * 7
+            note = "no lattice found: the image may not be periodic"
+            unperiodic += 1
         extra = r.probabilities if classifier is not None else r.group_scores
-        rows.append([path, r.prediction, float(r.confidence), *geometry, *[float(r.operations[k]) for k in OPERATIONS], *map(float, extra)])
+        rows.append([path, r.prediction, float(r.confidence), *geometry, *[float(r.operations[k]) for k in OPERATIONS],
+                     *map(float, extra), note])
     if plot_dir is not None:
         from equisym.inference.wallpaper_plot import plot_wallpaper
 
@@ -285,6 +290,9 @@ def _wallpaper(args, model_path, inputs, out, device, show) -> None:
             stem = os.path.splitext(os.path.basename(path))[0]
             plot_wallpaper(os.path.join(plot_dir, f"{stem}.png"), image, r, title=f"{os.path.basename(path)}: {r.prediction} ({r.confidence:.2f})")
     _write_csv(out, header, rows)
+    if unperiodic:
+        print(f"warning: the detector found no lattice in {unperiodic} of {len(inputs)} images; their predictions assume a "
+              "periodic image (see the note column)", file=sys.stderr)
     what = "wallpaper-detector" if classifier is None else classifier.kind
     print(f"wrote {out}: wallpaper groups of {len(inputs)} images ({what}{', ' + str(device) if classifier is not None else ''})"
           + (f"; figures in {plot_dir}" if plot_dir else ""))
