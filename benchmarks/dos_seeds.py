@@ -2,17 +2,12 @@
 
 Runs of the same model differ between seeds, so models are compared on seed means. Each group
 is a label, the model's key and the result files (``benchmarks/results/<name>.json``) of its
-seeds; the current Table 2 summary::
+seeds. With one ``dos_table2.py --epochs 290 --seed S --name dos_table2_e290_sS`` file per seed
+(both models side by side in each)::
 
-    python benchmarks/dos_seeds.py --name dos_seeds_table2_three_models \\
-        --group "CSGNN-DOS, configs/csgnn-dos-frames.yaml" csgnn-dos \\
-            dos_table2_45min_frames_flatten_bw1_ramp_refit_allf2v16c6_s{0..6} \\
-        --group "SOAP + MLP, same schedule" soap-dos \\
-            dos_table2_45min_soap_bw1_ramp_s0 dos_table2_40min_soap_bw1_ramp_refit_s1 \\
-            dos_table2_45min_soap_bw1_ramp_refit_s{2,3,4} dos_table2_45min_soap_bw1_ramp_s5 \\
-            dos_table2_45min_soap_bw1_ramp_refit_s6 \\
-        --group "SchNet, same schedule without the BatchNorm freeze" schnet-dos \\
-            dos_table2_45min_schnet_bw1_ramp_refit_s{0,1}
+    python benchmarks/dos_seeds.py --name dos_seeds_table2 \\
+        --group "CSGNN-DOS, configs/csgnn-dos-frames.yaml" csgnn-dos dos_table2_e290_s{0,1,2} \\
+        --group "SOAP + MLP, same schedule" soap-dos dos_table2_e290_s{0,1,2}
 
 (``--group LABEL MODEL FILE [FILE ...]``; MODEL is the key in the file: csgnn-dos, soap-dos or
 schnet-dos.) Prints a Markdown table and writes ``benchmarks/results/dos_seeds.json``.
