@@ -24,7 +24,7 @@ from equisym.nn.symmetrize import Symmetrized
 from tests.conftest import require_module, requires_cuda  # noqa: E402
 
 metatomic_ase = require_module("metatomic_ase", "export")
-from equisym.integrations.metatomic import export_potential, reverse_edges  # noqa: E402
+from equisym.integrations.metatomic import export_potential  # noqa: E402
 
 REPO_SRC = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "src")
 
@@ -165,13 +165,7 @@ def test_exported_file_runs_without_equisym(exported, tmp_path):
     assert result.stdout.startswith("ok")
 
 
-def test_reverse_edges_and_bad_inputs(tmp_path):
-    centers = torch.tensor([0, 1, 0, 1])
-    neighbors = torch.tensor([1, 0, 1, 0])
-    shifts = torch.tensor([[0, 0, 0], [0, 0, 0], [1, 0, 0], [-1, 0, 0]])
-    assert reverse_edges(centers, neighbors, shifts).tolist() == [1, 0, 3, 2]
-    with pytest.raises(RuntimeError, match="not a full list"):
-        reverse_edges(centers[:3], neighbors[:3], shifts[:3])
+def test_export_bad_inputs(tmp_path):
     with pytest.raises(EquisymError, match="does not exist"):
         export_potential(_pet(), tmp_path / "missing" / "model.pt")
     with pytest.raises(EquisymError, match="float32 or float64"):

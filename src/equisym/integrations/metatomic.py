@@ -45,38 +45,9 @@ from metatomic.torch import (
 
 from equisym.errors import EquisymError
 
-__all__ = ["MetatomicPotential", "check_export", "export_potential", "find_backbone", "reverse_edges"]
+__all__ = ["MetatomicPotential", "check_export", "export_potential", "find_backbone"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def reverse_edges(centers: torch.Tensor, neighbors: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """For each edge ``(i, j, S)`` of a full neighbour list, the index of ``(j, i, −S)``.
-
-    Shapes:
-        - centers, neighbors: ``(E,)`` int; shifts: ``(E, 3)`` integer cell shifts.
-        - output: ``(E,)`` int64.
-
-    Raises:
-        RuntimeError: some edge has no reverse (the list is not a full list).
-    """
-    n_edges = centers.shape[0]
-    if n_edges == 0:
-        return torch.zeros(0, dtype=torch.long, device=centers.device)
-    i = centers.to(torch.long)
-    j = neighbors.to(torch.long)
-    s = shifts.to(torch.long)
-    low = torch.minimum(s.amin(0), (-s).amin(0))
-    span = torch.maximum(s.amax(0), (-s).amax(0)) - low + 1
-    n = int(torch.maximum(i.max(), j.max())) + 1
-    fwd = ((((i * n + j) * span[0] + (s[:, 0] - low[0])) * span[1] + (s[:, 1] - low[1])) * span[2]) + (s[:, 2] - low[2])
-    bwd = ((((j * n + i) * span[0] + (-s[:, 0] - low[0])) * span[1] + (-s[:, 1] - low[1])) * span[2]) + (-s[:, 2] - low[2])
-    sorted_keys, order = torch.sort(fwd)
-    pos = torch.searchsorted(sorted_keys, bwd).clamp(max=n_edges - 1)
-    rev = order[pos]
-    if not bool((fwd[rev] == bwd).all()):
-        raise RuntimeError("the neighbour list is not a full list: some pair (i, j, S) has no (j, i, -S)")
-    return rev
 
 
 class MetatomicPotential(torch.nn.Module):
@@ -104,10 +75,12 @@ class MetatomicPotential(torch.nn.Module):
         for k, z in enumerate(species):
             table[z] = k
         self.register_buffer("type_to_index", table)
-        self.nl_options = NeighborListOptions(cutoff=float(cutoff), full_list=True, strict=True)
+        # a half list (each pair once) is mirrored here: half the engine's neighbour work and no
+        # search for reverse edges (the reverse of pair k is pair k + E)
+        self.nl_options = NeighborListOptions(cutoff=float(cutoff), full_list=False, strict=True)
 
     def requested_neighbor_lists(self) -> List[NeighborListOptions]:
-        """The neighbour list the engine must attach to every system (full, strict, the PET cutoff)."""
+        """The neighbour list the engine must attach to every system (half, strict, the PET cutoff)."""
         return [self.nl_options]
 
     def forward(
@@ -135,15 +108,21 @@ class MetatomicPotential(torch.nn.Module):
             n = len(system)
             nl = system.get_neighbor_list(self.nl_options)
             pairs = nl.samples.values
-            centers = pairs[:, 0].to(torch.long)
-            neighbors = pairs[:, 1].to(torch.long)
+            first = pairs[:, 0].to(torch.long)
+            second = pairs[:, 1].to(torch.long)
+            half = nl.values.reshape(-1, 3)
+            n_pairs = first.shape[0]
+            # full list = the half list followed by its mirror (j, i, -S); edge k's reverse is k ± E
+            centers = torch.cat([first, second])
+            neighbors = torch.cat([second, first])
             species.append(self.type_to_index[system.types.to(torch.long)])
             edges.append(torch.stack([centers, neighbors]) + atom_offset)
-            vectors.append(nl.values.reshape(-1, 3))
-            reverse.append(reverse_edges(centers, neighbors, pairs[:, 2:5]) + edge_offset)
+            vectors.append(torch.cat([half, -half]))
+            order = torch.arange(n_pairs, dtype=torch.long, device=device)
+            reverse.append(torch.cat([order + n_pairs, order]) + edge_offset)
             structure.append(torch.full((n,), k, dtype=torch.long, device=device))
             atom_offset += n
-            edge_offset += centers.shape[0]
+            edge_offset += 2 * n_pairs
         system_index = structure[0] if len(systems) == 1 else torch.cat(structure)
         if len(systems) == 1:
             out = self.model.forward_edges(species[0], edges[0], vectors[0], reverse[0], system_index, 1)
