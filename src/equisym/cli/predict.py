@@ -25,8 +25,8 @@ import csv
 import io
 import math
 import os
-import zipfile
 import sys
+import zipfile
 
 __all__ = ["add_parser", "run", "split_models"]
 

@@ -238,7 +238,6 @@ def local_frames(
     )
 
 
-
 def prune_weights(
     weights: torch.Tensor,
     segment: torch.Tensor,

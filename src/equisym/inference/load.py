@@ -105,16 +105,15 @@ def build_trained_model(model_file: ModelFile) -> torch.nn.Module:
 
 def _symmetrized(model: torch.nn.Module, model_file: ModelFile) -> torch.nn.Module:
     """The network as it was trained and evaluated: wrapped in ECSE when its run config says
-    ``symmetrize: ecse`` (point-cloud classification), with the run's ECSE options over the
-    ``point_cloud`` preset; unchanged otherwise. The wrapper holds no weights of its own."""
+    ``symmetrize: ecse`` (point-cloud classification); unchanged otherwise."""
     if model_file.config.get("symmetrize", "none") != "ecse":
         return model
-    from equisym.nn.symmetrize import ECSE_PRESETS, Symmetrized
+    from equisym.nn.symmetrize import symmetrize_point_cloud_model
 
-    options = model_file.config.get("ecse") or {}
-    if not isinstance(options, dict):
-        raise EquisymError(f"{model_file.path}: its stored 'ecse' options must be a mapping, got {options!r}")
-    return Symmetrized(model, config={**ECSE_PRESETS["point_cloud"], **options})
+    try:
+        return symmetrize_point_cloud_model(model, model_file.config.get("ecse") or {})
+    except EquisymError as err:
+        raise EquisymError(f"{model_file.path}: {err}") from None
 
 
 def load_model(

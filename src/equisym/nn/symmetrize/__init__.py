@@ -6,6 +6,6 @@
 
 from equisym.geometry.ecse_frames import ECSE_PRESETS, ECSEConfig
 from equisym.nn.symmetrize.averaging import FrameEnsemble, RotationAveraged, rotate_back
-from equisym.nn.symmetrize.ecse import Symmetrized
+from equisym.nn.symmetrize.ecse import Symmetrized, symmetrize_point_cloud_model
 
-__all__ = ["Symmetrized", "RotationAveraged", "FrameEnsemble", "ECSEConfig", "ECSE_PRESETS", "rotate_back"]
+__all__ = ["Symmetrized", "RotationAveraged", "FrameEnsemble", "ECSEConfig", "ECSE_PRESETS", "rotate_back", "symmetrize_point_cloud_model"]

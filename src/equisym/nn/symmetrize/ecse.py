@@ -59,7 +59,7 @@ from equisym.geometry.graph import AtomicGraph
 from equisym.nn.mapping import check_point_clouds
 from equisym.nn.symmetrize.averaging import FrameEnsemble
 
-__all__ = ["Symmetrized", "ECSEConfig", "ECSE_PRESETS"]
+__all__ = ["Symmetrized", "ECSEConfig", "ECSE_PRESETS", "symmetrize_point_cloud_model"]
 
 
 class Symmetrized(FrameEnsemble):
@@ -330,3 +330,16 @@ class Symmetrized(FrameEnsemble):
             energy = energy + a_coef * aux["energy"]
             atom_energy = atom_energy + a_coef[structure] * aux["atom_energy"]
         return {"energy": energy, "atom_energy": atom_energy, "num_frames": counts}
+
+
+def symmetrize_point_cloud_model(model: nn.Module, options: dict) -> Symmetrized:
+    """A point-cloud classifier wrapped in ECSE as ``symmetrize: ecse`` trains and evaluates it:
+    the ``point_cloud`` preset with the run's ``ecse`` ``options`` over it (a mapping of
+    :class:`ECSEConfig` fields). Exactly SO(3)-invariant logits; the wrapper has no weights.
+
+    Raises:
+        EquisymError: ``options`` is not a mapping, or names an unknown ECSE option.
+    """
+    if not isinstance(options, dict):
+        raise EquisymError(f"ecse must be a mapping of ECSE options, got {options!r}")
+    return Symmetrized(model, config={**ECSE_PRESETS["point_cloud"], **options})

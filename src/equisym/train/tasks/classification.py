@@ -38,6 +38,7 @@ from equisym.data.shapes import KINDS, ShapesDataset
 from equisym.generate.shapes import kind_classes
 from equisym.errors import EquisymError
 from equisym.nn.registry import build_model, expand_model_section
+from equisym.nn.symmetrize import symmetrize_point_cloud_model
 from equisym.train.config import RunConfig
 from equisym.train.task import Task, TaskModule, register_task
 from equisym.train.plots import plot_confusion_matrix
@@ -240,7 +241,7 @@ class ClassificationModule(TaskModule):
         super().__init__(cfg)
         self.model, _ = build_model(cfg.model)
         # held in a tuple, not as a submodule: the state dict stays the bare model's ("model.")
-        self._symmetrized = (_symmetrizer(cfg, self.model),) if cfg.symmetrize == "ecse" else ()
+        self._symmetrized = (symmetrize_point_cloud_model(self.model, cfg.ecse),) if cfg.symmetrize == "ecse" else ()
 
     def forward(self, batch: dict) -> torch.Tensor:
         if self._symmetrized:
@@ -267,14 +268,6 @@ class ClassificationModule(TaskModule):
         self._step(batch, "val")
 
 
-def _symmetrizer(cfg: PointCloudClassificationConfig, model: torch.nn.Module) -> torch.nn.Module:
-    from equisym.nn.symmetrize import ECSE_PRESETS, Symmetrized
-
-    if not isinstance(cfg.ecse, dict):
-        raise EquisymError(f"ecse must be a mapping of ECSE options, got {cfg.ecse!r}")
-    return Symmetrized(model, config={**ECSE_PRESETS["point_cloud"], **cfg.ecse})
-
-
 @register_task
 class PointCloudClassification(Task):
     """Rotated point-cloud classification (z/z, z/SO3, SO3/SO3 protocols)."""
@@ -286,7 +279,7 @@ class PointCloudClassification(Task):
     def expand(self, cfg: PointCloudClassificationConfig) -> PointCloudClassificationConfig:
         n_classes = len(_class_names(cfg.data))
         if cfg.symmetrize == "ecse":
-            _symmetrizer(cfg, torch.nn.Identity())  # unknown ECSE options fail before training
+            symmetrize_point_cloud_model(torch.nn.Identity(), cfg.ecse)  # unknown ECSE options fail before training
         entry, model_cfg = expand_model_section(cfg.model, num_classes=n_classes)
         return dataclasses.replace(cfg, model=entry.section(model_cfg))
 
