@@ -8,7 +8,7 @@
    24/8/8; the model of step 1 fine-tuned (``model.init_from``, full) against the same PET trained
    from scratch, same epochs; both validation curves and the test errors.
 
-    OMP_NUM_THREADS=1 python benchmarks/pet_emt.py --runs runs/pet-emt --epochs 40 --finetune-epochs 60
+    OMP_NUM_THREADS=1 python benchmarks/pet_emt.py --runs runs/pet-emt --epochs 80 --finetune-epochs 40
 
 The summary goes to ``benchmarks/results/pet_emt.json``; runs are reused when finished.
 """
@@ -84,8 +84,8 @@ def curve(out: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "pet-emt")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--finetune-epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--finetune-epochs", type=int, default=40)
     parser.add_argument("--n-pretrain", type=int, default=200, help="structures of the stress / pretraining set (10 %% val, 10 %% test)")
     args = parser.parse_args()
     n10 = max(1, args.n_pretrain // 10)
