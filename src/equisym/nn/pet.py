@@ -75,6 +75,14 @@ class PETConfig:
     feedforward: Literal["silu", "swiglu"] = "silu"
     """Transformer feed-forward: ``silu`` (Linear → SiLU → Linear, the paper) or ``swiglu``
     (gated: ``W_out (a ⊙ σ(b))`` with ``[a, b] = W_in x``, as metatrain's PET)."""
+    message_update: Literal["average", "mlp"] = "average"
+    """How block k's output edge tokens become block k+1's messages: ``average``,
+    ``m_ij ← ρ (m_ij + x_ji)`` (the paper); ``mlp``, ``m_ij ← m_ij + x_ij + MLP([x_ij, x_ji])``
+    with a LayerNorm before the MLP (one per block; the form of metatrain's PET)."""
+    carry_atom_features: bool = False
+    """Blocks > 1 start their central token from the previous block's output central token
+    (plus the block's species embedding), so atom features persist across blocks; ``false``
+    (the paper): a fresh species embedding in every block."""
     blend_species: bool = True
     """Blocks > 1 also concatenate the neighbour species embedding into the token."""
     atom_readout_bias: bool = True
@@ -204,6 +212,7 @@ class PETBlock(nn.Module):
         self.atom_head = _mlp(d, cfg.d_head, 1, layers=3, out_bias=cfg.atom_readout_bias)
         self.bond_head = _mlp(d, cfg.d_head, 1, layers=3) if cfg.bond_energies else None
         self.blend = cfg.blend_species and not first
+        self.carry = cfg.carry_atom_features and not first
         self.d_model = d
 
     def forward(
@@ -218,14 +227,18 @@ class PETBlock(nn.Module):
         flat_edge: torch.Tensor,
         centers: torch.Tensor,
         f: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One block: ``(atom energy contributions (N,), output edge tokens (E, d))``.
+        previous_central: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One block: ``(atom energy contributions (N,), output edge tokens (E, d), output
+        central tokens (N, d))``.
 
         Shapes:
             - geom: ``(E, 4)`` or ``(E, 1)``; message, neighbor_species: ``(E, d)``;
               spec: ``(N,)`` species indices; weights, valid: ``(N, L)``;
               flat_central ``(N,)`` / flat_edge ``(E,)``: token positions in the ``(N·L)`` layout;
-              centers, f: ``(E,)`` centre index and cutoff factor of each edge.
+              centers, f: ``(E,)`` centre index and cutoff factor of each edge;
+              previous_central: ``(N, d)`` the previous block's central tokens (read only
+              with ``carry_atom_features``; any tensor for the first block).
         """
         n, length = weights.shape
         d = self.d_model
@@ -234,6 +247,8 @@ class PETBlock(nn.Module):
             parts.insert(1, neighbor_species)
         tokens = self.compress(torch.cat(parts, dim=1))
         central = self.central(spec)
+        if self.carry:
+            central = central + previous_central
         seq = torch.zeros(n * length, d, dtype=geom.dtype, device=geom.device)
         seq = seq.index_put([flat_central], central).index_put([flat_edge], tokens).view(n, length, d)
         for layer in self.layers:
@@ -246,7 +261,7 @@ class PETBlock(nn.Module):
             if centers.shape[0] > 0:
                 bond = self.bond_head(x_edge).squeeze(1) * f
                 contrib = contrib.index_add(0, centers, bond)
-        return contrib, x_edge
+        return contrib, x_edge, x_central
 
 
 class PET(FromPreset, SpeciesBaseline, nn.Module):
@@ -284,6 +299,12 @@ class PET(FromPreset, SpeciesBaseline, nn.Module):
         d = config.d_model
         self.species_embed = nn.Embedding(len(config.species), d)
         self.blocks = nn.ModuleList(PETBlock(config, first=k == 0) for k in range(config.num_blocks))
+        self.mlp_messages = config.message_update == "mlp"
+        # one message MLP between consecutive blocks (none after the last)
+        self.message_mlps = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, 2 * d), nn.SiLU(), nn.Linear(2 * d, d))
+            for _ in range(config.num_blocks - 1 if self.mlp_messages else 0)
+        )
         self._register_species(config.species)
 
     @property
@@ -365,10 +386,19 @@ class PET(FromPreset, SpeciesBaseline, nn.Module):
         neighbor_species = self.species_embed(species[neighbors])
         message = neighbor_species
         atom_energy = torch.zeros(n, dtype=dtype, device=vec.device)
-        for block in self.blocks:
-            contrib, x_edge = block(geom, message, neighbor_species, species, weights, valid, flat_central, flat_edge, centers, f)
+        x_central = atom_energy  # unused by the first block
+        for k, block in enumerate(self.blocks):
+            contrib, x_edge, x_central = block(
+                geom, message, neighbor_species, species, weights, valid, flat_central, flat_edge, centers, f, x_central
+            )
             atom_energy = atom_energy + contrib
-            message = self.residual_factor * (message + x_edge[rev])
+            if self.mlp_messages:
+                if k < len(self.message_mlps):
+                    for j, mlp in enumerate(self.message_mlps):  # TorchScript indexes a ModuleList by loop only
+                        if j == k:
+                            message = message + x_edge + mlp(torch.cat([x_edge, x_edge[rev]], dim=1))
+            else:
+                message = self.residual_factor * (message + x_edge[rev])
         atom_energy = atom_energy * self.energy_scale.to(dtype) + self.baseline.to(dtype)[species]
         energy = torch.zeros(n_structures, dtype=dtype, device=vec.device).index_add(0, structure, atom_energy)
         return {"energy": energy, "atom_energy": atom_energy}
