@@ -124,8 +124,9 @@ def run_mtt(name: str, files: dict, out: Path, epochs: int) -> None:
     def ds(k):
         return {"systems": {"read_from": str(files[k]), "length_unit": "angstrom"}, "targets": {"energy": target}}
 
-    model = {"cutoff": spec["cutoff"], "cutoff_width": spec["width"], "d_pet": 64, "d_head": 64, "d_node": 128,
-             "d_feedforward": 128, "num_heads": 4, "num_attention_layers": 2, "num_gnn_layers": 2}
+    from methane_benchmark import MTT_MODEL  # the size of our `small` PET
+
+    model = {**MTT_MODEL, "cutoff": spec["cutoff"], "cutoff_width": spec["width"]}
     opts = {"seed": 0, "architecture": {"name": "pet", "model": model, "training": {
         "batch_size": spec["batch"], "num_epochs": epochs, "learning_rate": 1e-3, "log_interval": 1, "checkpoint_interval": 100000}},
         "training_set": ds("train"), "validation_set": ds("val"), "test_set": ds("test")}
