@@ -47,6 +47,9 @@ def test_presets_and_registry():
     no_bias = PET.from_preset("tiny", species=[1, 6], atom_readout_bias=False)
     assert all(block.atom_head[-1].bias is None for block in no_bias.blocks)
     assert all(block.atom_head[-1].bias is not None for block in small.blocks)
+    no_bond_bias = PET.from_preset("tiny", species=[1, 6], bond_readout_bias=False)
+    assert all(block.bond_head[-1].bias is None for block in no_bond_bias.blocks)
+    assert all(block.bond_head[-1].bias is not None for block in small.blocks)
     with pytest.raises(EquisymError, match="divisible"):
         PET.from_preset("tiny", d_model=15)
     with pytest.raises(EquisymError, match="did you mean"):

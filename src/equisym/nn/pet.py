@@ -89,6 +89,10 @@ class PETConfig:
     """Output bias of the atom readouts. It duplicates the per-species baseline energies, and
     with Adam it takes steps of ~lr whatever its gradient, times the energy scale, so it makes
     the energy offset wander between epochs; ``false`` leaves the offset to the baseline."""
+    bond_readout_bias: bool = True
+    """Output bias of the bond readouts. Every bond within the cutoff adds it (times its
+    cutoff factor), so in a set of one composition it is a second trained energy offset and
+    wanders like ``atom_readout_bias``; ``false`` leaves the offset to the baseline."""
     bond_energies: bool = True
     """Add cutoff-weighted bond (edge) readouts to the atomic energies."""
     use_only_length: bool = False
@@ -210,7 +214,7 @@ class PETBlock(nn.Module):
         # post-norm layers end normalised already: Identity (no parameters, same state dict)
         self.final_ln = _norm(cfg.norm_type, d) if cfg.norm == "pre" else nn.Identity()
         self.atom_head = _mlp(d, cfg.d_head, 1, layers=3, out_bias=cfg.atom_readout_bias)
-        self.bond_head = _mlp(d, cfg.d_head, 1, layers=3) if cfg.bond_energies else None
+        self.bond_head = _mlp(d, cfg.d_head, 1, layers=3, out_bias=cfg.bond_readout_bias) if cfg.bond_energies else None
         self.blend = cfg.blend_species and not first
         self.carry = cfg.carry_atom_features and not first
         self.d_model = d
