@@ -62,7 +62,7 @@ def methane_pet(checkpoint: str | None) -> PET:
         return load_potential(checkpoint)
     torch.manual_seed(0)
     model = PET.from_preset("small", species=[1, 6], cutoff=5.0, cutoff_width=0.2, norm="pre", d_head=128,
-                            atom_readout_bias=False).eval()
+                            atom_readout_bias=False, bond_readout_bias=False).eval()
     model.set_baseline([-13.6, -1029.0])
     return model
 
