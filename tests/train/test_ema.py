@@ -52,3 +52,20 @@ def test_snapshots_keep_the_last_epochs_weights(tmp_path):
     assert not (tmp_path / "plain" / "snapshots").exists()
     with pytest.raises(EquisymError, match="snapshots"):
         train(_config(), tmp_path / "bad", TINY + ["trainer.snapshots=-1"])
+
+
+def test_ema_forgets_the_initial_weights_early_and_reaches_the_set_decay():
+    from equisym.train.callbacks import ema_decay_at, ema_step
+
+    assert ema_decay_at(1, 0.999) == pytest.approx(2 / 11)
+    assert ema_decay_at(100_000, 0.999) == 0.999
+    # 300 updates from an "untrained" 0 towards a trained 1: the average is ~1, not 1 - 0.999^300 = 0.26
+    avg = torch.zeros(4)
+    for n in range(1, 301):
+        avg = ema_step(avg, torch.ones(4), torch.tensor(n), decay=0.999)
+    assert float(avg.min()) > 0.999
+    plain = 1 - 0.999**300
+    assert plain < 0.3  # what the fixed decay would have kept of the untrained weights
+    # integer tensors follow the model
+    assert torch.equal(ema_step(torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.long), torch.tensor(5), 0.9),
+                       torch.ones(2, dtype=torch.long))

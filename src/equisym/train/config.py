@@ -52,7 +52,9 @@ class TrainerConfig:
     """Ask torch for deterministic algorithms."""
     ema_decay: float | None = None
     """Keep an exponential moving average of the weights (and BatchNorm statistics) with this
-    decay per step (e.g. 0.999); validation, checkpoints and the final model use the average
+    decay per step (e.g. 0.999; during the first ~10 / (1 − decay) steps the decay is
+    ``(1 + n) / (10 + n)`` at step n, so the untrained weights are forgotten at once); validation,
+    checkpoints and the final model use the average
     (Lightning's ``WeightAveraging`` with :func:`~equisym.train.callbacks.ema_step`, which copies integer buffers
     instead of averaging and truncating them). Damps the step-to-step noise of the weights."""
     snapshots: int = 0
