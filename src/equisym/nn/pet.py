@@ -199,7 +199,7 @@ class TransformerLayer(nn.Module):
 class PETBlock(nn.Module):
     """One message-passing block: edge tokens + central token → transformer → readouts."""
 
-    def __init__(self, cfg: PETConfig, first: bool) -> None:
+    def __init__(self, cfg: PETConfig, first: bool, last: bool) -> None:
         super().__init__()
         d = cfg.d_model
         n_species = len(cfg.species)
@@ -218,6 +218,13 @@ class PETBlock(nn.Module):
         self.blend = cfg.blend_species and not first
         self.carry = cfg.carry_atom_features and not first
         self.d_model = d
+        self.residual_factor = float(cfg.residual_factor)
+        # the last block's output tokens are no one's message: no message MLP there
+        self.message_mlp = (
+            nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, 2 * d), nn.SiLU(), nn.Linear(2 * d, d))
+            if cfg.message_update == "mlp" and not last
+            else None
+        )
 
     def forward(
         self,
@@ -267,6 +274,13 @@ class PETBlock(nn.Module):
                 contrib = contrib.index_add(0, centers, bond)
         return contrib, x_edge, x_central
 
+    def next_message(self, message: torch.Tensor, x_edge: torch.Tensor, reverse: torch.Tensor) -> torch.Tensor:
+        """The next block's messages ``(E, d)`` from this block's output edge tokens ``x_edge``
+        ``(E, d)`` and its input ``message`` (``reverse`` ``(E,)``: the index of edge j→i)."""
+        if self.message_mlp is not None:
+            return message + x_edge + self.message_mlp(torch.cat([x_edge, x_edge[reverse]], dim=1))
+        return self.residual_factor * (message + x_edge[reverse])
+
 
 class PET(FromPreset, SpeciesBaseline, nn.Module):
     """Point Edge Transformer: ``model(graph) -> {"energy": (S,), "atom_energy": (N,)}`` in eV.
@@ -299,15 +313,10 @@ class PET(FromPreset, SpeciesBaseline, nn.Module):
         self.cutoff_width = float(config.cutoff_width)
         self.smooth_switch = config.cutoff_function == "smooth"
         self.use_only_length = bool(config.use_only_length)
-        self.residual_factor = float(config.residual_factor)
         d = config.d_model
         self.species_embed = nn.Embedding(len(config.species), d)
-        self.blocks = nn.ModuleList(PETBlock(config, first=k == 0) for k in range(config.num_blocks))
-        self.mlp_messages = config.message_update == "mlp"
-        # one message MLP between consecutive blocks (none after the last)
-        self.message_mlps = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, 2 * d), nn.SiLU(), nn.Linear(2 * d, d))
-            for _ in range(config.num_blocks - 1 if self.mlp_messages else 0)
+        self.blocks = nn.ModuleList(
+            PETBlock(config, first=k == 0, last=k == config.num_blocks - 1) for k in range(config.num_blocks)
         )
         self._register_species(config.species)
 
@@ -391,18 +400,14 @@ class PET(FromPreset, SpeciesBaseline, nn.Module):
         message = neighbor_species
         atom_energy = torch.zeros(n, dtype=dtype, device=vec.device)
         x_central = atom_energy  # unused by the first block
+        last = len(self.blocks) - 1
         for k, block in enumerate(self.blocks):
             contrib, x_edge, x_central = block(
                 geom, message, neighbor_species, species, weights, valid, flat_central, flat_edge, centers, f, x_central
             )
             atom_energy = atom_energy + contrib
-            if self.mlp_messages:
-                if k < len(self.message_mlps):
-                    for j, mlp in enumerate(self.message_mlps):  # TorchScript indexes a ModuleList by loop only
-                        if j == k:
-                            message = message + x_edge + mlp(torch.cat([x_edge, x_edge[rev]], dim=1))
-            else:
-                message = self.residual_factor * (message + x_edge[rev])
+            if k < last:
+                message = block.next_message(message, x_edge, rev)
         atom_energy = atom_energy * self.energy_scale.to(dtype) + self.baseline.to(dtype)[species]
         energy = torch.zeros(n_structures, dtype=dtype, device=vec.device).index_add(0, structure, atom_energy)
         return {"energy": energy, "atom_energy": atom_energy}
