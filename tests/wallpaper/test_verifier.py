@@ -50,3 +50,26 @@ def test_lattice_estimate_and_classical_classifier():
         assert np.isclose(abs(np.linalg.det(est)), abs(np.linalg.det(ref)), rtol=0.03)
         correct += analyse(s.image).label == s.label
     assert correct >= 15
+
+
+def test_noise_corrected_scores_survive_noise():
+    """σ = 0.3 Gaussian noise on 96 px images: the plain scores (self-correlation of one noisy
+    cell average) fall with the noise and most groups read as p1; the split-half scores, divided
+    by the halves' own agreement, do not. A pattern-free image is refused, not classified."""
+    gen = WallpaperGenerator("all", "photos", size=96, seed=3, cell=(12, 24))
+    rng = np.random.default_rng(0)
+    corrected = plain = 0
+    reliabilities = []
+    for i in range(17):
+        s = gen.sample(i)
+        noisy = s.image / 255.0 + rng.normal(0.0, 0.3, s.image.shape)
+        result = analyse(noisy, threshold=0.8, noise_corrected=True)
+        reliabilities.append(result.reliability)
+        corrected += result.label == s.label
+        plain += analyse(noisy).label == s.label
+    assert corrected >= 14, f"noise-corrected detector: {corrected}/17"
+    assert plain <= 4, f"plain scores should fail under this noise: {plain}/17"
+    assert 0.2 < min(reliabilities) and max(reliabilities) < 0.95  # noise lowers the halves' agreement
+    assert analyse(gen.sample(0).image, noise_corrected=True).reliability > 0.9  # and clean images keep it
+    with pytest.raises(EquisymError, match="lost in noise"):
+        analyse(rng.random((96, 96)), lattice=np.array([[16.0, 0.0], [0.0, 16.0]]), noise_corrected=True)

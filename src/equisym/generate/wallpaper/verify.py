@@ -21,6 +21,10 @@ Pipeline for one grey image:
    operation of the chosen group (at its setting and origin): an accidental extra symmetry
    shows up as an excess near 1.
 
+With ``noise_corrected=True`` step 3 uses two cell averages, one per colour of a checkerboard
+of unit cells, and :func:`split_correlations`: their cross-correlations divided by their
+agreement with each other, so scores do not fall with noise (the detector's setting).
+
 Checking a label (:func:`verify_label`, :func:`label_is_exact`) uses only the image and its
 lattice: the labelled group must score at least :data:`DEFAULT_THRESHOLD` and no other
 operation may reach :data:`EXCESS_THRESHOLD`, over every isometry of the lattice's own metric
@@ -55,6 +59,8 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "EXCESS_THRESHOLD",
     "label_is_exact",
+    "split_correlations",
+    "MIN_RELIABILITY",
 ]
 
 #: Score above which an operation (or every operation of a group) counts as present.
@@ -62,6 +68,10 @@ DEFAULT_THRESHOLD = 0.9
 
 #: Largest correlation an operation outside the labelled group may reach in an exactly labelled image.
 EXCESS_THRESHOLD = 0.8
+
+#: Smallest split-half reliability at which noise-corrected scores are trusted (below it the two
+#: halves of the image share too little pattern for the correction to be more than noise).
+MIN_RELIABILITY = 0.1
 
 
 def reduce_basis(lattice: np.ndarray) -> np.ndarray:
@@ -151,8 +161,15 @@ def estimate_lattice(image: np.ndarray, max_lag: float = 0.45, rel_height: float
     return basis
 
 
-def cell_average(image: np.ndarray, lattice: np.ndarray, N: int = 32, origin: np.ndarray | None = None) -> np.ndarray:
+def cell_average(
+    image: np.ndarray, lattice: np.ndarray, N: int = 32, origin: np.ndarray | None = None, parity: int | None = None
+) -> np.ndarray:
     """Mean of the pixels in each of ``N × N`` bins of fractional coordinates modulo the lattice.
+
+    Args:
+        parity: None for every pixel; 0 or 1 for the pixels of one colour of a checkerboard of
+            unit cells (cell ``(m, n)`` with ``(m + n) mod 2 = parity``): two disjoint halves of
+            the image whose noise is independent, for :func:`split_correlations`.
 
     Shapes:
         - image: ``(H, W)``; lattice: ``(2, 2)`` rows a, b (pixels); returns ``(N, N)`` with
@@ -164,11 +181,15 @@ def cell_average(image: np.ndarray, lattice: np.ndarray, N: int = 32, origin: np
     o = np.zeros(2) if origin is None else np.asarray(origin, float)
     p = np.stack([xs.ravel() - o[0], ys.ravel() - o[1]])
     u = np.linalg.inv(np.asarray(lattice, float).T) @ p
+    values = img.ravel()
+    if parity is not None:
+        keep = np.mod(np.floor(u[0]) + np.floor(u[1]), 2) == parity
+        u, values = u[:, keep], values[keep]
     idx = np.mod(np.rint(u * N).astype(np.int64), N)
     flat = idx[0] * N + idx[1]
-    total = np.bincount(flat, weights=img.ravel(), minlength=N * N)
+    total = np.bincount(flat, weights=values, minlength=N * N)
     count = np.bincount(flat, minlength=N * N)
-    mean = img.mean()
+    mean = values.mean() if values.size else img.mean()
     T = np.where(count > 0, total / np.maximum(count, 1), mean)
     return T.reshape(N, N)
 
@@ -228,22 +249,47 @@ def _lattice_isometries(B: np.ndarray, tol: float) -> list[np.ndarray]:
     return out
 
 
-def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1):
+def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1, T2: np.ndarray | None = None):
     """Yield ``(R, C)`` with ``C[t] = Σ_u x(R u + t) x(u) / Σ x²`` for all translations t on
-    the grid refined ``upsample`` times (band-limited interpolation by zero padding)."""
+    the grid refined ``upsample`` times (band-limited interpolation by zero padding).
+
+    With ``T2``, the cross-correlation of the two textures instead: ``C[t] = Σ_u x₂(R u + t)
+    x(u) / (‖x‖ ‖x₂‖)`` (x₂ = T2 − mean)."""
     N = T.shape[0]
     x = T - T.mean()
-    norm = float(np.sum(x * x)) + 1e-12
+    x2 = x if T2 is None else T2 - T2.mean()
+    norm = float(np.sqrt(np.sum(x * x) * np.sum(x2 * x2))) + 1e-12
     X = np.fft.fft2(x)
     ii, jj = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
     for R in rotations:
         Rinv = np.rint(np.linalg.inv(R)).astype(np.int64)
-        y = x[np.mod(Rinv[0, 0] * ii + Rinv[0, 1] * jj, N), np.mod(Rinv[1, 0] * ii + Rinv[1, 1] * jj, N)]  # y(w) = x(R⁻¹ w)
+        y = x2[np.mod(Rinv[0, 0] * ii + Rinv[0, 1] * jj, N), np.mod(Rinv[1, 0] * ii + Rinv[1, 1] * jj, N)]  # y(w) = x₂(R⁻¹ w)
         P = np.conj(np.fft.fft2(y)) * X  # C[t] = Σ_w y(w) x(w + t)
         if upsample > 1:
             M = upsample * N
             P = np.fft.ifftshift(np.pad(np.fft.fftshift(P), (M - N) // 2)) * upsample**2
         yield R, np.fft.ifft2(P).real / norm
+
+
+def split_correlations(
+    T1: np.ndarray, T2: np.ndarray, rotations: list[np.ndarray], upsample: int = 2
+) -> tuple[dict, float]:
+    """Noise-corrected correlations from two cell averages of disjoint halves of an image.
+
+    ``C_R`` is the mean of the cross-correlations ``T1 → R·T2`` and ``T2 → R·T1`` divided by the
+    *reliability* ``ρ = C_I[0]``, the correlation of the two (aligned) halves with each other.
+    Independent noise in the halves lowers every cross-correlation by the same factor ρ (the
+    share of the cell average's variance that is pattern), so a true symmetry scores ≈ 1
+    whatever the noise level, where the self-correlation of one noisy average scores ≈ ρ.
+
+    Returns:
+        ``({R bytes: C_R on the refined grid}, ρ)``.
+    """
+    forward = dict((R.tobytes(), c) for R, c in _correlations(T1, rotations, upsample, T2))
+    backward = dict((R.tobytes(), c) for R, c in _correlations(T2, rotations, upsample, T1))
+    C = {k: 0.5 * (forward[k] + backward[k]) for k in forward}
+    reliability = float(C[np.eye(2, dtype=np.int64).tobytes()][0, 0])  # halves aligned: zero shift
+    return {k: c / max(reliability, 1e-12) for k, c in C.items()}, reliability
 
 
 def _local_maxima(C: np.ndarray) -> np.ndarray:
@@ -274,14 +320,21 @@ class VerifierResult:
     predicted group at its best setting and origin (empty when the lattice admits none)."""
     correlations: dict = field(default_factory=dict, repr=False)
     """``C_R`` per lattice isometry (key: ``R.tobytes()``, int64), on the ``2N × 2N`` translation grid."""
+    reliability: float = 1.0
+    """Correlation of the cell averages of two disjoint halves of the image (1 without noise;
+    the share of pattern in the cell average); 1.0 when scores are not noise-corrected."""
 
     @property
     def symbol(self) -> str:
         return PLANE_GROUP_SYMBOLS[self.label]
 
 
-def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: int = 2):
+def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: int = 2, correlations: dict | None = None):
     """Scores of the 17 groups for a cell texture ``T`` on the grid of the reduced ``basis``.
+
+    Args:
+        correlations: precomputed ``{R bytes: C_R}`` on the ``upsample``-refined grid (from
+            :func:`split_correlations`) instead of the self-correlations of ``T``.
 
     Returns:
         ``(scores (17,), best (per label: (ops with translations at the best origin) or None),
@@ -292,7 +345,7 @@ def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: 
     rotations = _lattice_isometries(B, tol=tol)
     from scipy.ndimage import maximum_filter
 
-    C = {R.tobytes(): c for R, c in _correlations(T, rotations, upsample)}
+    C = correlations if correlations is not None else {R.tobytes(): c for R, c in _correlations(T, rotations, upsample)}
     # each operation may move by one fine grid step: (I − R) o only reaches a sublattice of
     # the translations (index det(I − R)), so exact centres can fall between reachable points
     Cd = {k: maximum_filter(c, size=3, mode="wrap") for k, c in C.items()}
@@ -342,6 +395,7 @@ def analyse(
     N: int | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     tol: float = 0.06,
+    noise_corrected: bool = False,
 ) -> VerifierResult:
     """Classify the wallpaper group of an image (training-free) and score every operation.
 
@@ -352,6 +406,14 @@ def analyse(
         N: bins per cell side of the lattice-averaged cell (even; default ≈ 1 per pixel, 24–64).
         threshold: group-score threshold for "symmetry present".
         tol: relative tolerance of the metric when deciding which isometries the lattice has.
+        noise_corrected: score operations with :func:`split_correlations` on the two halves of
+            a checkerboard of unit cells (scores ≈ 1 for a true symmetry at any noise level;
+            ``reliability`` in the result) instead of the self-correlation of the whole image's
+            cell average (scores ≈ ρ under noise).
+
+    Raises:
+        EquisymError: no lattice found; with ``noise_corrected``, halves that do not correlate
+            (reliability < :data:`MIN_RELIABILITY`: no pattern above the noise).
     """
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 2:
@@ -363,8 +425,20 @@ def analyse(
         basis = _primitive_if_centred(img, basis, N or _bins(basis))
     if N is None:
         N = _bins(basis)
-    T = cell_average(img, basis, N)
-    scores, best, C = group_scores(T, basis, tol)
+    reliability = 1.0
+    if noise_corrected:
+        T = cell_average(img, basis, N, parity=0)
+        rotations = _lattice_isometries(np.asarray(basis, float).T, tol=tol)
+        split, reliability = split_correlations(T, cell_average(img, basis, N, parity=1), rotations)
+        if reliability < MIN_RELIABILITY:
+            raise EquisymError(
+                f"the pattern is lost in noise: two halves of the image agree only to {reliability:.2f} "
+                f"(need ≥ {MIN_RELIABILITY})"
+            )
+        scores, best, C = group_scores(T, basis, tol, correlations=split)
+    else:
+        T = cell_average(img, basis, N)
+        scores, best, C = group_scores(T, basis, tol)
     order = np.array([len(plane_group(g).primitive_operations()) for g in range(17)])
     passing = np.nonzero(scores >= threshold)[0]
     if len(passing):
@@ -375,7 +449,7 @@ def analyse(
         label = 0
     ops = best[label] if best[label] is not None else (AffineOp(np.eye(2, dtype=np.int64), np.zeros(2)),)
     op_scores = {tuple(np.frombuffer(k, dtype=np.int64)): float(c.max()) for k, c in C.items()}
-    return VerifierResult(label, scores, basis, _excess(C, ops, 2 * N), op_scores, tuple(best[label] or ()), C)
+    return VerifierResult(label, scores, basis, _excess(C, ops, 2 * N), op_scores, tuple(best[label] or ()), C, reliability)
 
 
 def _bins(basis: np.ndarray) -> int:
