@@ -38,6 +38,7 @@ from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, ROTATION_ORDERS
 __all__ = [
     "DETECTOR",
     "DETECTOR_THRESHOLD",
+    "DETECTOR_TOLERANCE",
     "OPERATIONS",
     "WallpaperResult",
     "detect",
@@ -61,6 +62,11 @@ DETECTOR_THRESHOLD = 0.8
 Generated images keep every operation outside their group below 0.8
 (:data:`equisym.generate.wallpaper.verify.EXCESS_THRESHOLD`); small crops with few cells
 score true operations 0.75–0.9 from lattice errors, which 0.9 missed."""
+
+DETECTOR_TOLERANCE = 0.1
+"""Relative tolerance of the estimated lattice's metric when the detector decides which
+isometries (square, hexagonal, rectangular, centred) to score: looser than the label checks'
+0.06 because noise blurs the autocorrelation peaks the lattice is estimated from."""
 
 
 @dataclass
@@ -184,7 +190,7 @@ def detect(image: np.ndarray, name: str = "image", lattice: np.ndarray | None = 
     if float(img.max() - img.min()) <= 1e-12:
         raise EquisymError(f"{name}: the image is constant; there is no pattern to analyse")
     try:
-        res = analyse(img, lattice=lattice, threshold=DETECTOR_THRESHOLD, noise_corrected=True)
+        res = analyse(img, lattice=lattice, threshold=DETECTOR_THRESHOLD, tol=DETECTOR_TOLERANCE, noise_corrected=True)
     except EquisymError as err:
         hint = " (the image must show at least two unit cells along each lattice direction)" if "lattice" in str(err) else ""
         raise EquisymError(f"{name}: {err}{hint}") from None
