@@ -16,7 +16,7 @@ from tests.conftest import run_cli
 
 
 def _texture(source: str, label: int, seed: int = 0):
-    gen = W.WallpaperGenerator([label], source, size=128, seed=seed)
+    gen = W.WallpaperGenerator([label], source, size=128, seed=seed, cell=(16, 32) if source == "sparse" else None)
     rng = np.random.default_rng([seed, 0, 7])
     group = plane_group(label)
     conv, prim, shape, _ = W.sample_lattice(group, rng, gen.cell)
@@ -36,6 +36,19 @@ def test_textures_are_exactly_invariant(source):
             t = np.rint(op.t * N).astype(int)
             moved = T[np.mod(op.R[0, 0] * ii + op.R[0, 1] * jj + t[0], N), np.mod(op.R[1, 0] * ii + op.R[1, 1] * jj + t[1], N)]
             assert np.allclose(moved, T, atol=1e-9 * (1 + np.abs(T).max())), (source, PLANE_GROUP_SYMBOLS[label], op.symbol)
+
+
+def test_sparse_dots_are_few_and_need_large_cells():
+    """The sparse source puts at least 3 and at most |G|·ceil(3/|G|) dots in a primitive cell (p1: 3,
+    p2: 4, p6m: 12) and refuses cells too small for its dots to stay apart."""
+    for symbol, dots in (("p1", 3), ("p2", 4), ("p4", 4), ("p6m", 12)):
+        T, ops, B = _texture("sparse", plane_group(symbol).label, seed=3)
+        from scipy.ndimage import maximum_filter
+
+        peaks = (T >= maximum_filter(T, size=3, mode="wrap")) & (T > 0.5 * T.max())
+        assert peaks.sum() == dots, (symbol, int(peaks.sum()))
+    with pytest.raises(EquisymError, match="at least 16 px"):
+        W.WallpaperGenerator("all", "sparse", size=64, cell=(8, 20))
 
 
 def test_general_point_draws_like_one_at_a_time():

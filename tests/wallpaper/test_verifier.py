@@ -11,7 +11,7 @@ from equisym.errors import EquisymError
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, plane_group
 
 
-@pytest.mark.parametrize("source", ["photos", "atoms", "noise"])
+@pytest.mark.parametrize("source", ["photos", "atoms", "noise", "sparse"])
 def test_every_group_exactly(source):
     """17 images per source: the labelled group is confirmed (all its operations score above
     the threshold) and every other operation (any lattice isometry, any translation) is rejected."""

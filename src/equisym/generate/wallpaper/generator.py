@@ -31,12 +31,15 @@ import numpy as np
 from equisym.errors import EquisymError
 from equisym.generate.wallpaper.check import symmetry_excess
 from equisym.generate.wallpaper.lattice import grid_size, sample_lattice
-from equisym.generate.wallpaper.texture import atoms_texture, list_photos, noise_texture, photo_texture
+from equisym.generate.wallpaper.texture import atoms_texture, list_photos, noise_texture, photo_texture, sparse_texture
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, parse_groups, plane_group
 
 __all__ = ["SOURCES", "GENERATOR_VERSION", "DEFAULT_CHECK", "WallpaperSample", "WallpaperGenerator"]
 
-SOURCES = ("photos", "atoms", "noise")
+SOURCES = ("photos", "atoms", "noise", "sparse")
+
+#: Smallest cell (pixels) of the ``sparse`` source.
+SPARSE_MIN_CELL = 16
 
 #: Bumped whenever the images of a given (seed, index) change (keys data caches).
 GENERATOR_VERSION = 4
@@ -93,7 +96,7 @@ class WallpaperGenerator:
     Args:
         groups: labels (0–16) or symbols to draw from; image ``i`` has group
             ``groups[i % len(groups)]``.
-        source: ``"photos"``, ``"atoms"`` or ``"noise"``.
+        source: ``"photos"``, ``"atoms"``, ``"noise"`` or ``"sparse"`` (few dots per cell).
         size: image side in pixels (H = W = size).
         seed: data-set seed.
         cell: range of the primitive-cell scale sqrt(area), pixels (default: size/10 … size/4).
@@ -141,6 +144,11 @@ class WallpaperGenerator:
             raise EquisymError(f"cell size {cell[0]:g} px is too small: symmetry cannot be resolved below 8 px per cell (use a larger --cell or --size)")
         if cell[1] > size / 2:
             raise EquisymError(f"cell size {cell[1]:g} px is too large for {size} px images: need at least 2 cells across (cell ≤ {size / 2:g})")
+        if source == "sparse" and cell[0] < SPARSE_MIN_CELL:
+            raise EquisymError(
+                f"sparse dots need cells of at least {SPARSE_MIN_CELL} px (got {cell[0]:g}): in smaller cells the dots "
+                "(σ ≥ 1 px) merge and no longer look sparse"
+            )
         self.cell = (float(cell[0]), float(cell[1]))
         self.photo_names = list_photos(photos) if source == "photos" else []
         if check is not None and not -1.0 < check <= 1.0:
@@ -173,6 +181,8 @@ class WallpaperGenerator:
             return photo_texture(ops, B, N, rng, name)
         if self.source == "noise":
             return noise_texture(ops, B, N, rng)
+        if self.source == "sparse":
+            return sparse_texture(ops, B, N, rng)
         return atoms_texture(ops, B, N, rng)
 
     def sample(self, index: int) -> WallpaperSample:
@@ -218,7 +228,7 @@ class WallpaperGenerator:
         )
 
     def _contrast(self, T: np.ndarray, rng) -> np.ndarray:
-        if self.source == "atoms":
+        if self.source in ("atoms", "sparse"):  # bright blobs on a dark background
             T = np.clip(T / max(T.max(), 1e-9), 0, 1)
             return 0.05 + 0.9 * rng.uniform(0.7, 1.0) * T
         lo, hi = np.percentile(T, [1, 99])

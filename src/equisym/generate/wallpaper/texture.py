@@ -13,7 +13,9 @@ translations in {0, ½}), and ``T`` is constant on orbits, so it is exactly inva
   Fourier space, so it is exact and smooth);
 - ``atoms``: Gaussian blobs of three species at general positions (at least 4 atoms per
   cell) and a special position (half the time; else another general position), summed over
-  their orbits (Fourier space).
+  their orbits (Fourier space);
+- ``sparse``: few small identical dots per cell on a dark background (one orbit at a general
+  position, at least 3 dots per cell), like atomic-resolution images with few visible atoms.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 from equisym.errors import EquisymError
 from equisym.generate.wallpaper.lattice import _op_arrays, _ops_key, _read_only, _rot
 
-__all__ = ["DEFAULT_PHOTOS", "list_photos", "load_photo", "photo_texture", "noise_texture", "atoms_texture"]
+__all__ = ["DEFAULT_PHOTOS", "list_photos", "load_photo", "photo_texture", "noise_texture", "atoms_texture", "sparse_texture"]
 
 #: scikit-image sample images that load without network (checked with scikit-image 0.26).
 DEFAULT_PHOTOS = (
@@ -299,29 +301,21 @@ def _special_point(ops, rng) -> np.ndarray | None:
     return None
 
 
-def atoms_texture(ops, B: np.ndarray, N: int, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian blobs (σ ≥ 1.6 px) of three species summed over their orbits under
-    ``ops``, ``(N, N)`` float64, exactly invariant."""
-    # the spectrum of real blobs is Hermitian: only the half plane k2 ≤ N/2 is computed
+def _blob_spectrum(ops, B: np.ndarray, N: int) -> tuple:
+    """What summing Gaussian blobs over their orbits needs: ``(k1d, kphys, safe, half)``."""
     half = N // 2 + 1
     k1d = _freq_grid(N)[0][:, 0]  # (N,) integer frequencies of either axis
     kphys, safe = (a[:, :half] for a in _band_mask(N, B, kmax=0.5))
-    L = np.sqrt(abs(np.linalg.det(B)))
+    return k1d, kphys, safe, half
+
+
+def _blobs(ops, B: np.ndarray, N: int, blobs: list[tuple[float, float, np.ndarray]]) -> np.ndarray:
+    """Gaussian blobs ``(amplitude, σ in pixels, fractional centre u)`` summed over their orbits
+    under ``ops`` (in Fourier space: exact), ``(N, N)`` float64, exactly invariant."""
+    # the spectrum of real blobs is Hermitian: only the half plane k2 ≤ N/2 is computed
+    k1d, kphys, safe, half = _blob_spectrum(ops, B, N)
     F = np.zeros((N, half), dtype=complex)
-    species = [(1.0, rng.uniform(0.05, 0.08)), (0.55, rng.uniform(0.035, 0.055)), (0.8, rng.uniform(0.04, 0.065))]
-    # at least 4 atoms per primitive cell besides the special one: two or three blobs alone
-    # are always nearly centrosymmetric (p1 content would look p2)
-    extra = [species[int(rng.integers(2))] for _ in range(max(0, -(-4 // len(ops)) - 2))]
-    positions = []
-    for s, (amp, rel_sigma) in enumerate(species[:2] + extra + species[2:]):
-        sigma = max(1.6, rel_sigma * L)
-        if s == len(extra) + 2:  # the last species: a special position half the time
-            u = _special_point(ops, rng) if rng.random() < 0.5 else None
-            if u is None:
-                u = _general_point(ops, B, rng, min_dist=4.0 * sigma)[0]
-        else:
-            u = _general_point(ops, B, rng, min_dist=4.0 * sigma)[0]
-        positions.append(u)
+    for amp, sigma, u in blobs:
         orbit = _orbit(ops, u)  # (|G|, 2); multiplicities scale the blob uniformly
         # Σ_g e^{-2πi (k1 x_g + k2 y_g)} = Σ_g e^{-2πi k1 x_g} e^{-2πi k2 y_g}: a (N, |G|) @ (|G|, N) product
         e = np.exp(-2j * np.pi * orbit[:, :, None] * k1d)  # (|G|, 2, N)
@@ -330,3 +324,57 @@ def atoms_texture(ops, B: np.ndarray, N: int, rng: np.random.Generator) -> np.nd
     return np.fft.irfft2(F * safe, s=(N, N)) * (N * N / len(ops))
 
 
+def atoms_texture(ops, B: np.ndarray, N: int, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian blobs (σ ≥ 1.6 px) of three species summed over their orbits under
+    ``ops``, ``(N, N)`` float64, exactly invariant."""
+    L = np.sqrt(abs(np.linalg.det(B)))
+    species = [(1.0, rng.uniform(0.05, 0.08)), (0.55, rng.uniform(0.035, 0.055)), (0.8, rng.uniform(0.04, 0.065))]
+    # at least 4 atoms per primitive cell besides the special one: two or three blobs alone
+    # are always nearly centrosymmetric (p1 content would look p2)
+    extra = [species[int(rng.integers(2))] for _ in range(max(0, -(-4 // len(ops)) - 2))]
+    blobs = []
+    for s, (amp, rel_sigma) in enumerate(species[:2] + extra + species[2:]):
+        sigma = max(1.6, rel_sigma * L)
+        if s == len(extra) + 2:  # the last species: a special position half the time
+            u = _special_point(ops, rng) if rng.random() < 0.5 else None
+            if u is None:
+                u = _general_point(ops, B, rng, min_dist=4.0 * sigma)[0]
+        else:
+            u = _general_point(ops, B, rng, min_dist=4.0 * sigma)[0]
+        blobs.append((amp, sigma, u))
+    return _blobs(ops, B, N, blobs)
+
+
+def sparse_texture(ops, B: np.ndarray, N: int, rng: np.random.Generator) -> np.ndarray:
+    """Few small identical dots per cell (σ = 3–4.5 % of the cell's side, ≥ 1 px), like
+    atomic-resolution images with few visible atoms: one orbit at a general position, more
+    only while the primitive cell holds fewer than 3 dots (any 1 or 2 identical points per cell
+    have a 2-fold rotation centre, so p1, pm, pg and cm need 3 or 4). ``(N, N)`` float64,
+    exactly invariant under ``ops``."""
+    L = np.sqrt(abs(np.linalg.det(B)))
+    sigma = max(1.0, rng.uniform(0.03, 0.045) * L)
+    apart = 5.0 * sigma
+    dots = np.zeros((0, 2))  # fractional centres of the dots placed so far
+    blobs = []
+    for _ in range(-(-3 // len(ops))):  # ceil(3 / |G|) orbits
+        best, best_gap = None, -1.0
+        for _ in range(16):  # keep the new orbit's dots apart from the earlier ones too
+            u = _general_point(ops, B, rng, min_dist=apart)[0]
+            gap = _gap(_orbit(ops, u), dots, B)
+            if gap > best_gap:
+                best, best_gap = u, gap
+            if gap >= apart:
+                break
+        blobs.append((1.0, sigma, best))
+        dots = np.concatenate([dots, _orbit(ops, best)])
+    return _blobs(ops, B, N, blobs)
+
+
+def _gap(new: np.ndarray, old: np.ndarray, B: np.ndarray) -> float:
+    """Smallest pixel distance between fractional points ``new`` ``(n, 2)`` and ``old`` ``(m, 2)``
+    modulo the lattice (``inf`` when ``old`` is empty)."""
+    if len(old) == 0:
+        return float("inf")
+    d = np.mod(new[:, None, :] - old[None, :, :] + 0.5, 1.0) - 0.5  # (n, m, 2) nearest images
+    diff = (d[:, :, None, :] + _NEIGHBOUR_SHIFTS).reshape(-1, 2) @ B.T
+    return float(np.sqrt(np.einsum("ki,ki->k", diff, diff).min()))
