@@ -1,7 +1,8 @@
 """Energy conservation and cost of ECSE-wrapped PET in NVE molecular dynamics.
 
 Velocity Verlet (NVE) from structures of a data set (methane: the least distorted test
-structures; LPS: the last structures of the set; carbon: generated), Maxwell-Boltzmann velocities at
+structures, or with ``--start equilibrium`` ideal CH4 rattled by 0.02 Å; LPS: the last structures
+of the set; carbon: generated), Maxwell-Boltzmann velocities at
 ``--temperature`` (seeded, zero total momentum), ``--dt`` fs, ``--steps`` steps. Several
 trajectories run side by side as one batched graph (one model call per step, the neighbour
 list rebuilt every step). For each variant — the bare model and ECSE wrappers with chosen
@@ -67,9 +68,18 @@ def dense_carbon(seed: int = 0, lattice: float = 3.65, reps: int = 2):
     return atoms
 
 
-def structures(system: str, n: int):
+def structures(system: str, n: int, start: str = "data"):
     import ase.io
 
+    if system == "methane" and start == "equilibrium":  # ideal CH4 (C-H 1.09 A), rattled by 0.02 A per trajectory
+        from ase.build import molecule
+
+        out = []
+        for k in range(n):
+            atoms = molecule("CH4")
+            atoms.rattle(0.02, seed=k)
+            out.append(atoms)
+        return out
     if system == "methane":  # the least distorted test structures (lowest reference energy)
         test = ase.io.read(DATA / "methane" / "methane_test.xyz", ":")
         return sorted(test, key=lambda a: a.get_potential_energy())[:n]
@@ -153,6 +163,9 @@ def main() -> None:
     parser.add_argument("--cost-repeats", type=int, default=3, help="0 = no cost measurement")
     parser.add_argument("--cutoff", type=float, default=5.0)
     parser.add_argument("--tag", default="", help="suffix of the result file name")
+    parser.add_argument("--start", default="data", choices=["data", "equilibrium"],
+                        help="methane: the least distorted test structures (data; C-H up to 3 A, they dissociate "
+                             "at 300 K) or ideal CH4 rattled by 0.02 A (equilibrium)")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(args.seed)
@@ -165,7 +178,7 @@ def main() -> None:
         species = {"methane": [1, 6], "lps": [3, 15, 16], "carbon": [6]}[args.system]
         pet = PET.from_preset("small", species=species, cutoff=args.cutoff).to(dtype).eval()
         cutoff = args.cutoff
-    atoms_list = structures(args.system, args.trajectories)
+    atoms_list = structures(args.system, args.trajectories, args.start)
     models = {}
     for text in args.variants:
         name, overrides = _parse_variant(text)
@@ -178,7 +191,7 @@ def main() -> None:
         "neighbours_per_atom": round(statistics.mean(neighbour_count(a, cutoff) for a in atoms_list), 1),
         "cutoff": cutoff,
         "dtype": args.dtype,
-        "md": {"steps": args.steps, "dt_fs": args.dt, "temperature_K": args.temperature, "seed": args.seed},
+        "md": {"steps": args.steps, "dt_fs": args.dt, "temperature_K": args.temperature, "seed": args.seed, "start": args.start},
         "variants": {},
     }
     graph = graph_from_atoms(atoms_list, cutoff, dtype)
