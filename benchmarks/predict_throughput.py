@@ -52,9 +52,16 @@ def _save(path: Path, section: dict, task: str, data: dict | None = None) -> Pat
 
 
 def _model_section(config: str) -> dict:
+    """The model section of a config file, species given as symbols turned into atomic numbers
+    (as the training task does before building the model)."""
     import yaml
 
-    return dict(yaml.safe_load((REPO / "configs" / config).read_text())["model"])
+    from equisym.data.atoms_labels import atomic_numbers
+
+    section = dict(yaml.safe_load((REPO / "configs" / config).read_text())["model"])
+    if "species" in section:
+        section["species"] = atomic_numbers(section["species"], "model.species")
+    return section
 
 
 def _predict(args: list[str]) -> tuple[float, float]:
