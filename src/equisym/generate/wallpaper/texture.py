@@ -47,12 +47,19 @@ def _orbit(ops, u: np.ndarray) -> np.ndarray:
     return Rs @ np.asarray(u, dtype=float) + ts
 
 
+def _image_offsets(d: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Pixel offsets ``(..., 9, 2)`` of the fractional differences ``d`` ``(..., 2)`` wrapped to
+    the nearest cell, and of their images in the 8 neighbouring cells."""
+    wrapped = np.mod(d + 0.5, 1.0) - 0.5
+    return (wrapped[..., None, :] + _NEIGHBOUR_SHIFTS) @ B.T
+
+
 def _orbit_min_distances(ops, B: np.ndarray, us: np.ndarray) -> np.ndarray:
     """Smallest pixel distance between each point ``us[n]`` ``(n, 2)`` and its other images
     under the group and the lattice, ``(n,)``."""
     Rs, ts = _op_arrays(_ops_key(ops))
-    d = np.mod(np.einsum("gij,nj->ngi", Rs, us) + ts - us[:, None, :] + 0.5, 1.0) - 0.5  # (n, |G|, 2)
-    diff = (d[:, :, None, :] + _NEIGHBOUR_SHIFTS).reshape(len(us), -1, 2) @ B.T  # (n, 9|G|, 2) pixels
+    d = np.einsum("gij,nj->ngi", Rs, us) + ts - us[:, None, :]  # (n, |G|, 2)
+    diff = _image_offsets(d, B).reshape(len(us), -1, 2)  # (n, 9|G|, 2) pixels
     dist2 = np.einsum("nki,nki->nk", diff, diff)
     dist2[dist2 <= 1e-18] = np.inf  # u itself (the identity, no shift)
     return np.sqrt(dist2.min(1))
@@ -301,19 +308,13 @@ def _special_point(ops, rng) -> np.ndarray | None:
     return None
 
 
-def _blob_spectrum(ops, B: np.ndarray, N: int) -> tuple:
-    """What summing Gaussian blobs over their orbits needs: ``(k1d, kphys, safe, half)``."""
-    half = N // 2 + 1
-    k1d = _freq_grid(N)[0][:, 0]  # (N,) integer frequencies of either axis
-    kphys, safe = (a[:, :half] for a in _band_mask(N, B, kmax=0.5))
-    return k1d, kphys, safe, half
-
-
 def _blobs(ops, B: np.ndarray, N: int, blobs: list[tuple[float, float, np.ndarray]]) -> np.ndarray:
     """Gaussian blobs ``(amplitude, σ in pixels, fractional centre u)`` summed over their orbits
     under ``ops`` (in Fourier space: exact), ``(N, N)`` float64, exactly invariant."""
     # the spectrum of real blobs is Hermitian: only the half plane k2 ≤ N/2 is computed
-    k1d, kphys, safe, half = _blob_spectrum(ops, B, N)
+    half = N // 2 + 1
+    k1d = _freq_grid(N)[0][:, 0]  # (N,) integer frequencies of either axis
+    kphys, safe = (a[:, :half] for a in _band_mask(N, B, kmax=0.5))
     F = np.zeros((N, half), dtype=complex)
     for amp, sigma, u in blobs:
         orbit = _orbit(ops, u)  # (|G|, 2); multiplicities scale the blob uniformly
@@ -357,16 +358,17 @@ def sparse_texture(ops, B: np.ndarray, N: int, rng: np.random.Generator) -> np.n
     dots = np.zeros((0, 2))  # fractional centres of the dots placed so far
     blobs = []
     for _ in range(-(-3 // len(ops))):  # ceil(3 / |G|) orbits
-        best, best_gap = None, -1.0
+        best, best_orbit, best_gap = None, None, -1.0
         for _ in range(16):  # keep the new orbit's dots apart from the earlier ones too
             u = _general_point(ops, B, rng, min_dist=apart)[0]
-            gap = _gap(_orbit(ops, u), dots, B)
+            orbit = _orbit(ops, u)
+            gap = _gap(orbit, dots, B)
             if gap > best_gap:
-                best, best_gap = u, gap
+                best, best_orbit, best_gap = u, orbit, gap
             if gap >= apart:
                 break
         blobs.append((1.0, sigma, best))
-        dots = np.concatenate([dots, _orbit(ops, best)])
+        dots = np.concatenate([dots, best_orbit])
     return _blobs(ops, B, N, blobs)
 
 
@@ -375,6 +377,5 @@ def _gap(new: np.ndarray, old: np.ndarray, B: np.ndarray) -> float:
     modulo the lattice (``inf`` when ``old`` is empty)."""
     if len(old) == 0:
         return float("inf")
-    d = np.mod(new[:, None, :] - old[None, :, :] + 0.5, 1.0) - 0.5  # (n, m, 2) nearest images
-    diff = (d[:, :, None, :] + _NEIGHBOUR_SHIFTS).reshape(-1, 2) @ B.T
-    return float(np.sqrt(np.einsum("ki,ki->k", diff, diff).min()))
+    diff = _image_offsets(new[:, None, :] - old[None, :, :], B)  # (n, m, 9, 2) pixels
+    return float(np.sqrt(np.einsum("...i,...i->...", diff, diff).min()))

@@ -342,10 +342,12 @@ def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: 
     """
     B = np.asarray(basis, float).T
     G = B.T @ B
-    rotations = _lattice_isometries(B, tol=tol)
     from scipy.ndimage import maximum_filter
 
-    C = correlations if correlations is not None else {R.tobytes(): c for R, c in _correlations(T, rotations, upsample)}
+    if correlations is None:
+        C = {R.tobytes(): c for R, c in _correlations(T, _lattice_isometries(B, tol=tol), upsample)}
+    else:
+        C = correlations
     # each operation may move by one fine grid step: (I − R) o only reaches a sublattice of
     # the translations (index det(I − R)), so exact centres can fall between reachable points
     Cd = {k: maximum_filter(c, size=3, mode="wrap") for k, c in C.items()}
