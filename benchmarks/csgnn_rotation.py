@@ -19,7 +19,8 @@ A reduced grid (every model side by side at the same reduced size):
     OMP_NUM_THREADS=1 python benchmarks/csgnn_rotation.py --seeds 0 --epochs 2 --train-size 640 --points 256
 
 Options: ``--models csgnn:small pointnet:small ...``, ``--train-rotations z`` (skip SO3/SO3),
-``--quick`` (a smoke test, results written to --runs). Finished runs (``metrics.json`` present) are reused.
+``--quick`` (a smoke test, results written to --runs). Finished runs (``metrics.json`` present) are reused,
+and the result file is rewritten after every run (``complete: false`` until the grid is done).
 Writes benchmarks/results/csgnn_rotation.json and .png; run folders go to --runs.
 """
 
@@ -117,24 +118,37 @@ def main() -> None:
                     row["ecse_check"] = _ecse_logit_change(out, args.ecse_clouds)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+                if len(rows) < len(args.seeds) * len(args.models) * len(args.train_rotations):
+                    _record(rows, args, common, final=False)
+    _record(rows, args, common, final=True)
+
+
+def _record(rows: list[dict], args: argparse.Namespace, common: list[str], final: bool) -> None:
+    """Write the result file (and its bar chart) for the runs finished so far; ``complete`` says
+    whether every run of the grid is in it (a long grid is recorded after each run)."""
     summary = {}
     for spec in args.models:
+        if not any(r["model"] == spec for r in rows):
+            continue
         s = summary.setdefault(spec, {})
         for rot in args.train_rotations:
             sel = [r for r in rows if r["model"] == spec and r["train_rotation"] == rot]
             for test in ("z", "so3") if rot == "z" else ("so3",):
                 vals = [r[f"{rot}/{test}"] for r in sel]
-                s[f"{rot}/{test}"] = {"mean": round(statistics.mean(vals), 4),
-                                      "std": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0, "n": len(vals)}
+                if vals:
+                    s[f"{rot}/{test}"] = {"mean": round(statistics.mean(vals), 4),
+                                          "std": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0, "n": len(vals)}
         sel = [r for r in rows if r["model"] == spec]
         s["time_per_epoch_s_mean"] = round(statistics.mean(r["time_per_epoch_s"] for r in sel), 1)
     config = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size, "points": args.points,
-              "seeds": args.seeds, "overrides": common, "config": str(CONFIG.name)}
+              "seeds": args.seeds, "overrides": common, "config": str(CONFIG.name),
+              "complete": final, "runs_planned": len(args.seeds) * len(args.models) * len(args.train_rotations)}
     results = Path(args.runs) if args.quick else RESULTS  # a smoke test leaves the recorded results alone
     write_result("csgnn_rotation", {**config, "runs": rows, "summary": summary}, results)
     _plot(summary, results / "csgnn_rotation.png", config)
-    for spec, s in summary.items():
-        print(spec, json.dumps(s))
+    if final:
+        for spec, s in summary.items():
+            print(spec, json.dumps(s))
 
 
 def _plot(summary: dict, path: Path, config: dict) -> None:
