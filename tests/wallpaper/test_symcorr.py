@@ -21,11 +21,11 @@ def _act(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return d4_transform(x, int(g))
 
 
-@pytest.mark.parametrize("preset,side", [("tiny", 16), ("tiny", 21)])  # even and odd sides
-def test_symcorr_exactly_d4_invariant_and_resnet_not(preset, side):
+@pytest.mark.parametrize("preset,side,axes", [("tiny", 16, 24), ("tiny", 21, 24), ("tiny", 16, 48)])  # even and odd sides
+def test_symcorr_exactly_d4_invariant_and_resnet_not(preset, side, axes):
     torch.manual_seed(0)
     x = torch.rand(3, 1, side, side, dtype=torch.float64)
-    model, _ = build_model({"name": "wallpaper-symcorr", "preset": preset, "hierarchical": True})
+    model, _ = build_model({"name": "wallpaper-symcorr", "preset": preset, "hierarchical": True, "mirror_axes": axes})
     model = model.double().eval()
     with torch.no_grad():
         err = equivariance_error(model, x, D4, _act)
@@ -59,3 +59,11 @@ def test_front_end_constant_image_gives_zeros_and_tiny_image_is_refused():
         front(torch.rand(1, 1, 3, 3))
     with pytest.raises(EquisymError, match="square grey"):
         front(torch.rand(1, 1, 16, 20))
+    with pytest.raises(EquisymError, match="multiple of 4"):
+        SymmetryCorrelations(window=4, mirror_axes=30)
+
+
+def test_front_end_channels_follow_the_mirror_axes():
+    front = SymmetryCorrelations(window=4, mirror_axes=48)
+    assert front.out_channels == 1 + 2 * 4 + 2 * (48 // 4 + 1)
+    assert front(torch.rand(2, 1, 16, 16)).shape == (2, front.out_channels, 9, 9)

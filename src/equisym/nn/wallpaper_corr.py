@@ -15,7 +15,7 @@ with linear part ``T`` shows up as a peak of height ≈ 1 in ``C_T``; translatin
 spatial pooling at the end turns into translation-insensitive features. The maps are grouped
 into orbits under conjugation by D4 (rotations by ±φ; mirror axes ``{±θ, ±θ + 90°}``) and
 each orbit contributes its mean and its maximum, so every channel is a scalar field under the
-D4 transforms of the image: 1 + 2·4 + 2·7 = 23 channels of ``(2m + 1)²``.
+D4 transforms of the image: 1 + 2·4 + 2·(mirror_axes/4 + 1) channels of ``(2m + 1)²`` (23 for 24 axes).
 
 Back end: :class:`~equisym.nn.wallpaper.D4Lift` and :class:`~equisym.nn.wallpaper.D4GroupConv`
 layers with BatchNorm and ReLU, 3 × 3 stride-2 average pooling (odd sizes, symmetric), then
@@ -42,12 +42,10 @@ from equisym.nn.wallpaper import D4Lift, d4_stage, num_logits
 __all__ = ["SymCorrConfig", "SymCorrNet", "SymmetryCorrelations", "SYMCORR_PRESETS"]
 
 _ROTATIONS = (60.0, 90.0, 120.0, 180.0)
-_MIRROR_STEP = 7.5  # degrees between mirror axes (24 axes over 180°)
 
 
-def _mirror_orbits() -> list[list[int]]:
-    """Mirror-axis indices k (axis at k·7.5°) grouped by D4 conjugation: {±k, ±k + 12} mod 24."""
-    n = int(round(180 / _MIRROR_STEP))
+def _mirror_orbits(n: int) -> list[list[int]]:
+    """Mirror-axis indices k (axis at k·180°/n) grouped by D4 conjugation: {±k, ±k + n/2} mod n."""
     seen, orbits = set(), []
     for k in range(n):
         if k in seen:
@@ -67,8 +65,10 @@ class SymmetryCorrelations(nn.Module):
     Symmetry: each output channel transforms like the image under the 8 rot90/flip transforms.
     """
 
-    def __init__(self, window: int = 16, multiple: int = 1) -> None:
+    def __init__(self, window: int = 16, multiple: int = 1, mirror_axes: int = 24) -> None:
         super().__init__()
+        if mirror_axes < 4 or mirror_axes % 4:
+            raise EquisymError(f"mirror_axes must be a positive multiple of 4 (the D4 mirrors among them), got {mirror_axes}")
         self.window, self.multiple = int(window), int(multiple)
         mats = [torch.eye(2, dtype=torch.float64)]
         self.rot_slices: list[tuple[int, int]] = []
@@ -79,10 +79,10 @@ class SymmetryCorrelations(nn.Module):
                 mats.append(torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=torch.float64))
             self.rot_slices.append((start, len(mats)))
         self.mirror_start = len(mats)
-        for k in range(int(round(180 / _MIRROR_STEP))):
-            t = math.radians(2 * k * _MIRROR_STEP)
+        for k in range(mirror_axes):
+            t = math.radians(2 * k * 180.0 / mirror_axes)
             mats.append(torch.tensor([[math.cos(t), math.sin(t)], [math.sin(t), -math.cos(t)]], dtype=torch.float64))
-        self.orbits = _mirror_orbits()
+        self.orbits = _mirror_orbits(mirror_axes)
         # the copy is (T f)(p) = f(T⁻¹ p): affine_grid reads the input at theta @ p
         self.register_buffer("inverse", torch.stack([torch.linalg.inv(m) for m in mats]), persistent=False)
 
@@ -141,6 +141,8 @@ class SymCorrConfig:
     multiple of 2^(len(channels) − 1))."""
     channels: list[int] = field(default_factory=lambda: [8, 16, 24])
     """Channels per stage (each × 8 group elements); stride-2 3 × 3 average pooling between stages."""
+    mirror_axes: int = 24
+    """Mirror axes correlated, evenly spaced over 180° (a multiple of 4; 24: every 7.5°)."""
     layers_per_stage: int = 1
     """Group convolutions per stage."""
     hidden: int = 64
@@ -171,7 +173,7 @@ class SymCorrNet(FromPreset, nn.Module):
             raise EquisymError("wallpaper-symcorr takes grey images (in_channels: 1)")
         self.cfg = cfg
         # each stride-2 pooling of an odd side 2m + 1 must give an odd side: m divisible by 2^(poolings)
-        self.front = SymmetryCorrelations(cfg.window, multiple=2 ** max(len(cfg.channels) - 1, 0))
+        self.front = SymmetryCorrelations(cfg.window, multiple=2 ** max(len(cfg.channels) - 1, 0), mirror_axes=cfg.mirror_axes)
         chans = list(cfg.channels)
         self.lift = D4Lift(self.front.out_channels, chans[0], 3)
         self.stages = nn.ModuleList()
