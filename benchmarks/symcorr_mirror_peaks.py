@@ -7,7 +7,8 @@ script generates test-size images (48 px, cells 8–20 px, the configs' crop) of
 and of pm, pg and cm (one mirror or glide direction), runs the front end with several axis
 counts, and reports, per group, the 10th and 90th percentiles of the highest mirror-map peak:
 a classifier can only separate p1 from the mirror groups where p1's 90th percentile stays below
-the mirror groups' 10th.
+the mirror groups' 10th. It also times one training step of the ``small`` model (batch 64, one
+thread) for each axis count, relative to 24 axes.
 
     OMP_NUM_THREADS=1 python benchmarks/symcorr_mirror_peaks.py [--images 80] [--axes 24 48 96]
 
@@ -26,9 +27,29 @@ import torch
 
 from equisym.generate.wallpaper import WallpaperGenerator
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS
+from equisym.nn.registry import build_model
 from equisym.nn.wallpaper_corr import SymmetryCorrelations
 
 GROUPS = ("p1", "pm", "pg", "cm")
+
+
+def step_seconds(axes: int, size: int, repeats: int = 4) -> float:
+    """Fastest of ``repeats`` AdamW training steps of the ``small`` model on a batch of 64 images."""
+    import time
+
+    torch.manual_seed(0)
+    model, _ = build_model({"name": "wallpaper-symcorr", "preset": "small", "mirror_axes": axes})
+    opt = torch.optim.AdamW(model.parameters())
+    x, y = torch.rand(64, 1, size, size), torch.randint(0, 17, (64,))
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
 
 
 def main() -> None:
@@ -63,11 +84,16 @@ def main() -> None:
             row["separation"] = round(gap, 3)
             print(f"{source:7s} {axes:3d} axes: " + ", ".join(f"{g} {row[g]['p10']:.2f}-{row[g]['p90']:.2f}" for g in GROUPS)
                   + f"; lowest mirror p10 - p1 p90 = {gap:+.2f}", flush=True)
+    steps = {str(a): step_seconds(a, args.size) for a in args.axes}
+    base = steps.get("24", steps[str(args.axes[0])])
+    step_cost = {a: {"seconds": round(t, 3), "relative": round(t / base, 2)} for a, t in steps.items()}
+    print("training step (batch 64):", ", ".join(f"{a} axes {v['seconds']:.2f} s ({v['relative']:.2f}x)" for a, v in step_cost.items()))
     write_result("symcorr_mirror_peaks", {
         "description": "10th/90th percentile of the highest mirror-map peak of the symmetry-correlation front end, "
         "per group and number of sampled mirror axes; separation = lowest p10 of pm/pg/cm minus the p90 of p1",
         "settings": {"images_per_source": args.images, "size": args.size, "cell": [8, 20], "window": 12, "seed": 5},
         "peaks": table,
+        "training_step": step_cost,
     })
 
 
