@@ -25,12 +25,13 @@ structure (TorchScript optimises on the first calls). Ratios are against ``equis
 
     OMP_NUM_THREADS=1 python benchmarks/md_speed.py [--checkpoint runs/pet-methane/best.ckpt] [--structures 5] [--steps 60]
 
-Writes benchmarks/results/md_speed.json (needs ``pip install -e '.[export,bench]'``).
+Writes benchmarks/results/md_speed.json (``md_speed_<N>molecules.json`` with ``--molecules N``; needs ``pip install -e '.[export,bench]'``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import time
 import warnings
@@ -42,7 +43,7 @@ from _common import write_result
 import ase.io
 import numpy as np
 import torch
-from ase import units
+from ase import Atoms, units
 from ase.md import velocitydistribution
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
@@ -87,6 +88,19 @@ def metatrain_pet(path: Path, dtype: torch.dtype) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def molecule_clusters(frames: list, molecules: int, spacing: float) -> list:
+    """Each system: ``molecules`` consecutive frames on a cubic grid ``spacing`` Å apart (not periodic)."""
+    side = math.ceil(molecules ** (1 / 3) - 1e-9)
+    out = []
+    for start in range(0, len(frames) - molecules + 1, molecules):
+        system = Atoms()
+        for k, frame in enumerate(frames[start : start + molecules]):
+            shift = spacing * np.array([k % side, k // side % side, k // side**2], dtype=float)
+            system += Atoms(frame.numbers, positions=frame.positions - frame.positions.mean(0) + shift)
+        out.append(system)
+    return out
+
+
 def start_md(atoms, calc, warmup: int, seed: int) -> tuple[VelocityVerlet, float]:
     """A velocity-Verlet integrator on a copy of ``atoms`` (300 K start) after ``warmup`` steps, and
     the total energy then."""
@@ -105,6 +119,12 @@ def main() -> None:
     parser.add_argument("--structures", type=int, default=5, help="methane test structures (first N)")
     parser.add_argument("--steps", type=int, default=60, help="timed MD steps per structure and calculator")
     parser.add_argument("--warmup", type=int, default=5, help="untimed MD steps first (per structure and calculator)")
+    parser.add_argument("--molecules", type=int, default=1,
+                        help="molecules per MD system: larger systems on a cubic grid (--spacing Å apart), so that the model's "
+                        "own cost outweighs the per-step overhead of the calculator")
+    parser.add_argument("--spacing", type=float, default=4.0, help="grid spacing of --molecules, Å")
+    parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS,
+                        help="calculators to run (ECSE on large systems needs many frames: leave it out there)")
     parser.add_argument("--block", type=int, default=10, help="steps each calculator runs before the next takes its turn")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -117,7 +137,9 @@ def main() -> None:
 
     from metatomic_ase import MetatomicCalculator
 
-    structures = ase.io.read(args.data, f":{args.structures}")
+    structures = ase.io.read(args.data, f":{args.structures * args.molecules}")
+    if args.molecules > 1:
+        structures = molecule_clusters(structures, args.molecules, args.spacing)
     model = methane_pet(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -125,51 +147,52 @@ def main() -> None:
         export_potential(Symmetrized(model).eval(), tmp / "ecse.pt", dtype=args.dtype)
         n_metatrain = metatrain_pet(tmp / "metatrain.pt", dtype)
         calcs = {
-            "equisym-bare": EquisymCalculator(model, dtype=dtype),
-            "equisym-ecse": EquisymCalculator(model, symmetrize=True, dtype=dtype),
+            "equisym-bare": lambda: EquisymCalculator(model, dtype=dtype),
+            "equisym-ecse": lambda: EquisymCalculator(model, symmetrize=True, dtype=dtype),
             # a molecule has no stress: do not let the calculator add a strain derivative to every step
-            "exported-bare": MetatomicCalculator(str(tmp / "bare.pt"), do_gradients_with_energy=False),
-            "exported-ecse": MetatomicCalculator(str(tmp / "ecse.pt"), do_gradients_with_energy=False),
-            "metatrain-pet": MetatomicCalculator(str(tmp / "metatrain.pt"), do_gradients_with_energy=False),
+            "exported-bare": lambda: MetatomicCalculator(str(tmp / "bare.pt"), do_gradients_with_energy=False),
+            "exported-ecse": lambda: MetatomicCalculator(str(tmp / "ecse.pt"), do_gradients_with_energy=False),
+            "metatrain-pet": lambda: MetatomicCalculator(str(tmp / "metatrain.pt"), do_gradients_with_energy=False),
         }
-        seconds = {name: 0.0 for name in VARIANTS}
-        drift = {name: 0.0 for name in VARIANTS}
+        calcs = {name: calcs[name]() for name in args.variants}
+        names = list(args.variants)
+        seconds = {name: 0.0 for name in names}
+        drift = {name: 0.0 for name in names}
         for k, atoms in enumerate(structures):
-            # the five trajectories advance in turns of --block steps, so that a burst of load on
+            # the trajectories advance in turns of --block steps, so that a burst of load on
             # the machine slows every calculator alike
-            runs = {name: start_md(atoms, calcs[name], args.warmup, seed=k) for name in VARIANTS}
+            runs = {name: start_md(atoms, calcs[name], args.warmup, seed=k) for name in names}
             for done in range(0, args.steps, args.block):
-                for name in VARIANTS:
+                for name in names:
                     start = time.perf_counter()
                     runs[name][0].run(min(args.block, args.steps - done))
                     seconds[name] += time.perf_counter() - start
             for name, (dyn, e0) in runs.items():
                 drift[name] = max(drift[name], abs(dyn.atoms.get_total_energy() - e0) / len(dyn.atoms))
-            print(f"structure {k + 1}/{len(structures)}: " + ", ".join(f"{n} {seconds[n]:.1f} s" for n in VARIANTS))
+            print(f"structure {k + 1}/{len(structures)}: " + ", ".join(f"{n} {seconds[n]:.1f} s" for n in names))
     steps = args.steps * len(structures)
-    rate = {name: steps / seconds[name] for name in VARIANTS}
+    rate = {name: steps / seconds[name] for name in names}
     table = {
         name: {
             "steps_per_s": round(rate[name], 2),
             "ms_per_step": round(1e3 / rate[name], 2),
-            "vs_equisym_bare": round(rate[name] / rate["equisym-bare"], 3),
+            "vs_equisym_bare": round(rate[name] / rate["equisym-bare"], 3) if "equisym-bare" in rate else None,
             "max_energy_drift_eV_per_atom": float(f"{drift[name]:.3g}"),
         }
-        for name in VARIANTS
+        for name in names
     }
-    ratios = {
-        "exported_bare_vs_equisym_bare": round(rate["exported-bare"] / rate["equisym-bare"], 3),
-        "exported_ecse_vs_equisym_ecse": round(rate["exported-ecse"] / rate["equisym-ecse"], 3),
-        "exported_bare_vs_metatrain_pet": round(rate["exported-bare"] / rate["metatrain-pet"], 3),
-    }
+    pairs = {"exported_bare_vs_equisym_bare": ("exported-bare", "equisym-bare"),
+             "exported_ecse_vs_equisym_ecse": ("exported-ecse", "equisym-ecse"),
+             "exported_bare_vs_metatrain_pet": ("exported-bare", "metatrain-pet")}
+    ratios = {key: round(rate[a] / rate[b], 3) for key, (a, b) in pairs.items() if a in rate and b in rate}
     print(f"{'calculator':16s} {'steps/s':>9s} {'ms/step':>9s} {'vs equisym-bare':>16s}")
-    for name in VARIANTS:
-        row = table[name]
-        print(f"{name:16s} {row['steps_per_s']:9.1f} {row['ms_per_step']:9.2f} {row['vs_equisym_bare']:16.2f}")
+    for name, row in table.items():
+        print(f"{name:16s} {row['steps_per_s']:9.1f} {row['ms_per_step']:9.2f} {row['vs_equisym_bare'] or float('nan'):16.2f}")
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}")
-    write_result("md_speed", {
-        "settings": {"structures": len(structures), "atoms_per_structure": len(structures[0]), "steps": args.steps,
+    write_result("md_speed" if args.molecules == 1 else f"md_speed_{args.molecules}molecules", {
+        "settings": {"structures": len(structures), "atoms_per_structure": len(structures[0]),
+                     "molecules_per_system": args.molecules, "spacing_A": args.spacing if args.molecules > 1 else None, "steps": args.steps,
                      "warmup": args.warmup, "block": args.block, "timestep_fs": 0.5, "ensemble": "NVE velocity Verlet, 300 K start",
                      "dtype": args.dtype, "threads": args.threads, "checkpoint": args.checkpoint,
                      "parameters": {"equisym_pet": sum(p.numel() for p in model.parameters()), "metatrain_pet": n_metatrain}},
