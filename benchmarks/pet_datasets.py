@@ -80,15 +80,13 @@ def trivial(name: str, files: dict) -> dict:
     spec = SETS[name]
     train, e_tr, _ = _labels(files["train"], spec)
     test, e_te, f_te = _labels(files["test"], spec)
+    from equisym.data.atoms import composition, fit_baseline
+
     species = sorted({int(z) for a in train for z in a.numbers})
-
-    def counts(frames):
-        return np.array([[int((a.numbers == z).sum()) for z in species] for a in frames], dtype=float)
-
-    b = np.linalg.lstsq(counts(train), e_tr, rcond=None)[0]
+    baseline = fit_baseline(train, species, energies=e_tr)
     res = {
         "mean_energy_mae_meV": round(float(np.abs(e_te - e_tr.mean()).mean()) * 1000, 1),
-        "composition_energy_mae_meV": round(float(np.abs(e_te - counts(test) @ b).mean()) * 1000, 1),
+        "composition_energy_mae_meV": round(float(np.abs(e_te - composition(test, species) @ baseline).mean()) * 1000, 1),
     }
     if f_te is not None:
         res["zero_forces_mae_meV_per_A"] = round(float(np.abs(f_te).mean()) * 1000, 1)
