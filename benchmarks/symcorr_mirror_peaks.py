@@ -8,7 +8,7 @@ and of pm, pg and cm (one mirror or glide direction), runs the front end with se
 counts, and reports, per group, the 10th and 90th percentiles of the highest mirror-map peak:
 a classifier can only separate p1 from the mirror groups where p1's 90th percentile stays below
 the mirror groups' 10th. It also times one training step of the ``small`` model (batch 64, one
-thread) for each axis count, relative to 24 axes.
+thread; median of 5 after one untimed step) for each axis count, relative to 24 axes.
 
     OMP_NUM_THREADS=1 python benchmarks/symcorr_mirror_peaks.py [--images 80] [--axes 24 48 96]
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 
 import _common  # noqa: F401
-from _common import write_result
+from _common import median_time, write_result
 
 import numpy as np
 import torch
@@ -33,23 +33,20 @@ from equisym.nn.wallpaper_corr import SymmetryCorrelations
 GROUPS = ("p1", "pm", "pg", "cm")
 
 
-def step_seconds(axes: int, size: int, repeats: int = 4) -> float:
-    """Fastest of ``repeats`` AdamW training steps of the ``small`` model on a batch of 64 images."""
-    import time
-
+def step_seconds(axes: int, size: int, repeats: int = 5) -> float:
+    """Median time of an AdamW training step of the ``small`` model on a batch of 64 images."""
     torch.manual_seed(0)
     model, _ = build_model({"name": "wallpaper-symcorr", "preset": "small", "mirror_axes": axes})
     opt = torch.optim.AdamW(model.parameters())
     x, y = torch.rand(64, 1, size, size), torch.randint(0, 17, (64,))
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
+
+    def step() -> None:
         loss = torch.nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        times.append(time.perf_counter() - start)
-    return min(times[1:])
+
+    return median_time(step, repeats)
 
 
 def main() -> None:
@@ -71,9 +68,7 @@ def main() -> None:
             front = SymmetryCorrelations(window=12, mirror_axes=axes).double()
             with torch.no_grad():
                 maps = front(x)
-            # channel layout: autocorrelation, (mean, max) per rotation, then (mean, max) per mirror orbit
-            first_mirror_max = 1 + 2 * len(front.rot_slices) + 1
-            peak = maps[:, first_mirror_max::2].amax(dim=(1, 2, 3)).numpy()
+            peak = maps[:, front.mirror_max_channels].amax(dim=(1, 2, 3)).numpy()
             table.setdefault(source, {})[str(axes)] = {
                 g: {"p10": round(float(np.percentile(peak[labels == g], 10)), 3),
                     "p90": round(float(np.percentile(peak[labels == g], 90)), 3), "n": int((labels == g).sum())}

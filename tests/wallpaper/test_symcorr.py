@@ -67,3 +67,14 @@ def test_front_end_channels_follow_the_mirror_axes():
     front = SymmetryCorrelations(window=4, mirror_axes=48)
     assert front.out_channels == 1 + 2 * 4 + 2 * (48 // 4 + 1)
     assert front(torch.rand(2, 1, 16, 16)).shape == (2, front.out_channels, 9, 9)
+
+
+def test_mirror_max_channels_peak_for_a_mirror_image_only():
+    torch.manual_seed(0)
+    front = SymmetryCorrelations(window=8).double()
+    img = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 32, 32, dtype=torch.float64), 3, 1, 1)
+    mirrored = (img + img.flip(-1)) / 2  # mirror about the vertical centre line
+    with torch.no_grad():
+        peaks = [float(front(x)[0, front.mirror_max_channels].amax()) for x in (mirrored, img)]
+    assert len(front.mirror_max_channels) == 24 // 4 + 1
+    assert peaks[0] > 0.999 and peaks[1] < 0.6

@@ -90,6 +90,13 @@ class SymmetryCorrelations(nn.Module):
     def out_channels(self) -> int:
         return 1 + 2 * len(self.rot_slices) + 2 * len(self.orbits)
 
+    @property
+    def mirror_max_channels(self) -> list[int]:
+        """Output channels holding the maximum over each mirror orbit (after the autocorrelation
+        and the (mean, max) pair of each rotation come a (mean, max) pair per mirror orbit)."""
+        first = 1 + 2 * len(self.rot_slices)
+        return [first + 2 * k + 1 for k in range(len(self.orbits))]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 1 or x.shape[-1] != x.shape[-2]:
             raise EquisymError(f"symmetry correlations need square grey images (B, 1, N, N); got {tuple(x.shape)}")
