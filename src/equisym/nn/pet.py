@@ -140,6 +140,7 @@ class CutoffAttention(nn.Module):
     def __init__(self, d: int, heads: int) -> None:
         super().__init__()
         self.heads, self.dh = heads, d // heads
+        self.scale = 1.0 / math.sqrt(self.dh)
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
         nn.init.xavier_uniform_(self.qkv.weight)
@@ -148,13 +149,13 @@ class CutoffAttention(nn.Module):
     def forward(self, x: torch.Tensor, weights: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         n, length, d = x.shape
         qkv = self.qkv(x).view(n, length, 3, self.heads, self.dh).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        logits = q @ k.transpose(-1, -2) / math.sqrt(self.dh)  # (N, h, L, L)
+        q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
+        logits = q @ k.transpose(-1, -2)  # (N, h, L, L)
         logits = logits.masked_fill(~valid[:, None, None, :], float("-inf"))
         alpha = torch.softmax(logits, dim=-1) * weights[:, None, None, :]
-        alpha = alpha / (alpha.sum(-1, keepdim=True) + 1e-15)
-        y = (alpha @ v).transpose(1, 2).reshape(n, length, d)
-        return self.out(y)
+        # (α/Σα) v = (α v)/Σα: the renormalisation divides (N, h, L, dh), not the (N, h, L, L) weights
+        y = (alpha @ v) / (alpha.sum(-1, keepdim=True) + 1e-15)
+        return self.out(y.transpose(1, 2).reshape(n, length, d))
 
 
 class SwiGLU(nn.Module):
