@@ -19,7 +19,8 @@ A reduced grid (every model side by side at the same reduced size):
     OMP_NUM_THREADS=1 python benchmarks/csgnn_rotation.py --seeds 0 --epochs 2 --train-size 640 --points 256
 
 Options: ``--models csgnn:small pointnet:small ...``, ``--train-rotations z`` (skip SO3/SO3),
-``--quick`` (a smoke test, results written to --runs). Finished runs (``metrics.json`` present) are reused,
+``--quick`` (a smoke test, results written to --runs), ``--finished-only`` (record the finished
+runs of the grid, train nothing: for a grid trained in pieces). Finished runs (``metrics.json`` present) are reused,
 and the result file is rewritten after every run (``complete: false`` until the grid is done).
 Writes benchmarks/results/csgnn_rotation.json and .png; run folders go to --runs.
 """
@@ -87,6 +88,8 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/bench-rotation-hard", help="folder for the run folders")
     parser.add_argument("--ecse-clouds", type=int, default=64, help="clouds for the ECSE logit-change check")
     parser.add_argument("--quick", action="store_true", help="tiny data and 1 epoch (a smoke test)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="record the runs already finished in --runs and train none (a grid run in pieces)")
     args = parser.parse_args()
     base = load_yaml(str(CONFIG))
     common = ["trainer.progress_bar=false", "eval.rotations=[z, so3]"]
@@ -107,6 +110,8 @@ def main() -> None:
                 overrides = common + _overrides(spec) + [f"seed={seed}", f"data.augment.rotation={rot}"]
                 if (out / "metrics.json").exists():
                     metrics = json.loads((out / "metrics.json").read_text())
+                elif args.finished_only:
+                    continue
                 else:
                     metrics = train(base, out, overrides)
                 tr = metrics["training"]
@@ -126,6 +131,7 @@ def main() -> None:
 def _record(rows: list[dict], args: argparse.Namespace, common: list[str], final: bool) -> None:
     """Write the result file (and its bar chart) for the runs finished so far; ``complete`` says
     whether every run of the grid is in it (a long grid is recorded after each run)."""
+    planned = len(args.seeds) * len(args.models) * len(args.train_rotations)
     summary = {}
     for spec in args.models:
         if not any(r["model"] == spec for r in rows):
@@ -142,7 +148,7 @@ def _record(rows: list[dict], args: argparse.Namespace, common: list[str], final
         s["time_per_epoch_s_mean"] = round(statistics.mean(r["time_per_epoch_s"] for r in sel), 1)
     config = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size, "points": args.points,
               "seeds": args.seeds, "overrides": common, "config": str(CONFIG.name),
-              "complete": final, "runs_planned": len(args.seeds) * len(args.models) * len(args.train_rotations)}
+              "complete": final and len(rows) == planned, "runs_planned": planned, "runs_finished": len(rows)}
     results = Path(args.runs) if args.quick else RESULTS  # a smoke test leaves the recorded results alone
     write_result("csgnn_rotation", {**config, "runs": rows, "summary": summary}, results)
     _plot(summary, results / "csgnn_rotation.png", config)
