@@ -23,6 +23,15 @@ without ``--checkpoint`` an untrained PET of the methane configuration's size is
 frame count depends on the geometry only). Steps per second exclude ``--warmup`` steps per
 structure (TorchScript optimises on the first calls). Ratios are against ``equisym-bare``.
 
+Each calculator's own trajectory is what it is timed on, so two *different* models (ours and
+metatrain's, both untrained) may be timed on different geometries: an untrained PET can pull a
+cluster together (3 400 → 14 000 pairs within the cutoff over 100 steps) while another lets it
+drift apart (3 000 → 1 400). The script records the mean number of neighbour pairs along each
+trajectory (``mean_pairs``) and flags a comparison whose pair counts differ by more than 10 %.
+``--replay`` times every calculator on the same frames instead: a velocity-Verlet trajectory of
+the first variant, on which each calculator computes energy and forces, frame by frame in turns
+(time per force call; the integrator's own cost, the same for all, is left out).
+
     OMP_NUM_THREADS=1 python benchmarks/md_speed.py [--checkpoint runs/pet-methane/best.ckpt] [--structures 5] [--steps 60]
 
 Writes benchmarks/results/md_speed.json (``md_speed_<N>molecules.json`` with ``--molecules N``; needs ``pip install -e '.[export,bench]'``).
@@ -53,6 +62,7 @@ from equisym.integrations.metatomic import export_potential
 from equisym.nn import PET, Symmetrized
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "methane" / "methane_test.xyz"
+CUTOFF = 5.0  # Å, the PET cutoff of methane_pet (and of metatrain's PET below)
 VARIANTS = ["equisym-bare", "exported-bare", "metatrain-pet", "equisym-ecse", "exported-ecse"]
 
 
@@ -113,6 +123,52 @@ def start_md(atoms, calc, warmup: int, seed: int) -> tuple[VelocityVerlet, float
     return dyn, atoms.get_total_energy()
 
 
+def _pair_count(atoms, cutoff: float) -> int:
+    """Ordered neighbour pairs within ``cutoff`` Å (the work a PET step does scales with it)."""
+    from ase.neighborlist import neighbor_list
+
+    return len(neighbor_list("i", atoms, cutoff))
+
+
+def _own_md(atoms, calcs, names, args, k, seconds, pairs, drift) -> None:
+    """Each calculator integrates its own trajectory from the same start, in turns of --block steps."""
+    # the turns make a burst of load on the machine slow every calculator alike
+    runs = {name: start_md(atoms, calcs[name], args.warmup, seed=k) for name in names}
+    for done in range(0, args.steps, args.block):
+        for name in names:
+            start = time.perf_counter()
+            runs[name][0].run(min(args.block, args.steps - done))
+            seconds[name] += time.perf_counter() - start
+            pairs[name].append(_pair_count(runs[name][0].atoms, CUTOFF))
+    for name, (dyn, e0) in runs.items():
+        drift[name] = max(drift[name], abs(dyn.atoms.get_total_energy() - e0) / len(dyn.atoms))
+
+
+def _replay(atoms, calcs, names, args, k, seconds, pairs) -> None:
+    """Every calculator computes energy and forces on the same frames: the velocity-Verlet
+    trajectory of the first variant (after --warmup steps), in turns of --block frames."""
+    dyn, _ = start_md(atoms, calcs[names[0]], args.warmup, seed=k)
+    frames = []
+    for _ in range(args.steps):
+        dyn.run(1)
+        frames.append(dyn.atoms.positions.copy())
+    replicas = {name: atoms.copy() for name in names}
+    for name in names:
+        replicas[name].calc = calcs[name]
+        replicas[name].get_forces()  # warm-up call on the starting geometry
+    for done in range(0, args.steps, args.block):
+        block = frames[done : done + args.block]
+        for name in names:
+            replica = replicas[name]
+            start = time.perf_counter()
+            for positions in block:
+                replica.positions = positions
+                replica.get_forces()
+            seconds[name] += time.perf_counter() - start
+        for name in names:
+            pairs[name].append(_pair_count(replicas[name], CUTOFF))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="a trained potential (default: an untrained PET of the same size)")
@@ -126,6 +182,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS,
                         help="calculators to run (ECSE on large systems needs many frames: leave it out there)")
     parser.add_argument("--block", type=int, default=10, help="steps each calculator runs before the next takes its turn")
+    parser.add_argument("--replay", action="store_true",
+                        help="time every calculator on the same frames (a trajectory of the first variant) instead of its own MD")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--data", default=str(DATA), help="structures (extended XYZ)")
@@ -158,17 +216,12 @@ def main() -> None:
         names = list(args.variants)
         seconds = {name: 0.0 for name in names}
         drift = {name: 0.0 for name in names}
+        pairs = {name: [] for name in names}
         for k, atoms in enumerate(structures):
-            # the trajectories advance in turns of --block steps, so that a burst of load on
-            # the machine slows every calculator alike
-            runs = {name: start_md(atoms, calcs[name], args.warmup, seed=k) for name in names}
-            for done in range(0, args.steps, args.block):
-                for name in names:
-                    start = time.perf_counter()
-                    runs[name][0].run(min(args.block, args.steps - done))
-                    seconds[name] += time.perf_counter() - start
-            for name, (dyn, e0) in runs.items():
-                drift[name] = max(drift[name], abs(dyn.atoms.get_total_energy() - e0) / len(dyn.atoms))
+            if args.replay:
+                _replay(atoms, calcs, names, args, k, seconds, pairs)
+            else:
+                _own_md(atoms, calcs, names, args, k, seconds, pairs, drift)
             print(f"structure {k + 1}/{len(structures)}: " + ", ".join(f"{n} {seconds[n]:.1f} s" for n in names))
     steps = args.steps * len(structures)
     rate = {name: steps / seconds[name] for name in names}
@@ -177,27 +230,35 @@ def main() -> None:
             "steps_per_s": round(rate[name], 2),
             "ms_per_step": round(1e3 / rate[name], 2),
             "vs_equisym_bare": round(rate[name] / rate["equisym-bare"], 3) if "equisym-bare" in rate else None,
-            "max_energy_drift_eV_per_atom": float(f"{drift[name]:.3g}"),
+            "max_energy_drift_eV_per_atom": None if args.replay else float(f"{drift[name]:.3g}"),
+            "mean_pairs": round(float(np.mean(pairs[name])), 1),
         }
         for name in names
     }
-    pairs = {"exported_bare_vs_equisym_bare": ("exported-bare", "equisym-bare"),
+    compared = {"exported_bare_vs_equisym_bare": ("exported-bare", "equisym-bare"),
              "exported_ecse_vs_equisym_ecse": ("exported-ecse", "equisym-ecse"),
              "exported_bare_vs_metatrain_pet": ("exported-bare", "metatrain-pet")}
-    ratios = {key: round(rate[a] / rate[b], 3) for key, (a, b) in pairs.items() if a in rate and b in rate}
+    ratios = {key: round(rate[a] / rate[b], 3) for key, (a, b) in compared.items() if a in rate and b in rate}
+    # a ratio of models timed on different geometries (own MD of different models) is not a speed ratio
+    unequal = sorted(key for key, (a, b) in compared.items() if key in ratios
+                     and abs(table[a]["mean_pairs"] - table[b]["mean_pairs"]) > 0.1 * table[b]["mean_pairs"])
     print(f"{'calculator':16s} {'steps/s':>9s} {'ms/step':>9s} {'vs equisym-bare':>16s}")
     for name, row in table.items():
         print(f"{name:16s} {row['steps_per_s']:9.1f} {row['ms_per_step']:9.2f} {row['vs_equisym_bare'] or float('nan'):16.2f}")
     for key, value in ratios.items():
-        print(f"{key}: {value:.2f}")
-    write_result("md_speed" if args.molecules == 1 else f"md_speed_{args.molecules}molecules", {
+        print(f"{key}: {value:.2f}" + ("  (NOT comparable: the trajectories differ in pair count by > 10 %)" if key in unequal else ""))
+    name = "md_speed" if args.molecules == 1 else f"md_speed_{args.molecules}molecules"
+    write_result(name + ("_replay" if args.replay else ""), {
         "settings": {"structures": len(structures), "atoms_per_structure": len(structures[0]),
                      "molecules_per_system": args.molecules, "spacing_A": args.spacing if args.molecules > 1 else None, "steps": args.steps,
-                     "warmup": args.warmup, "block": args.block, "timestep_fs": 0.5, "ensemble": "NVE velocity Verlet, 300 K start",
+                     "warmup": args.warmup, "block": args.block, "replay": args.replay, "timestep_fs": 0.5, "ensemble": "NVE velocity Verlet, 300 K start",
                      "dtype": args.dtype, "threads": args.threads, "checkpoint": args.checkpoint,
                      "parameters": {"equisym_pet": sum(p.numel() for p in model.parameters()), "metatrain_pet": n_metatrain}},
+        "mode": "replay: every calculator on the same frames (first variant's trajectory), time per force call"
+                if args.replay else "own MD: each calculator integrates its own trajectory",
         "calculators": table,
         "ratios": ratios,
+        "ratios_on_different_geometries": unequal,
     })
 
 
