@@ -182,6 +182,10 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS,
                         help="calculators to run (ECSE on large systems needs many frames: leave it out there)")
     parser.add_argument("--block", type=int, default=10, help="steps each calculator runs before the next takes its turn")
+    parser.add_argument("--no-jit-optimize", action="store_true",
+                        help="run the TorchScript models (exported, metatrain) with TorchScript's graph optimiser off "
+                        "(torch.jit.optimized_execution(False)): its symbolic autodiff makes the backward pass slower on "
+                        "large systems on CPU")
     parser.add_argument("--replay", action="store_true",
                         help="time every calculator on the same frames (a trajectory of the first variant) instead of its own MD")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -189,6 +193,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(DATA), help="structures (extended XYZ)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.no_jit_optimize:
+        torch._C._set_graph_executor_optimize(False)  # what torch.jit.optimized_execution(False) sets
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="metatomic_ase")  # NaN stress of molecules
@@ -248,10 +254,11 @@ def main() -> None:
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}" + ("  (NOT comparable: the trajectories differ in pair count by > 10 %)" if key in unequal else ""))
     name = "md_speed" if args.molecules == 1 else f"md_speed_{args.molecules}molecules"
-    write_result(name + ("_replay" if args.replay else ""), {
+    write_result(name + ("_replay" if args.replay else "") + ("_nojitopt" if args.no_jit_optimize else ""), {
         "settings": {"structures": len(structures), "atoms_per_structure": len(structures[0]),
                      "molecules_per_system": args.molecules, "spacing_A": args.spacing if args.molecules > 1 else None, "steps": args.steps,
-                     "warmup": args.warmup, "block": args.block, "replay": args.replay, "timestep_fs": 0.5, "ensemble": "NVE velocity Verlet, 300 K start",
+                     "warmup": args.warmup, "block": args.block, "replay": args.replay,
+                     "jit_optimize": not args.no_jit_optimize, "timestep_fs": 0.5, "ensemble": "NVE velocity Verlet, 300 K start",
                      "dtype": args.dtype, "threads": args.threads, "checkpoint": args.checkpoint,
                      "parameters": {"equisym_pet": sum(p.numel() for p in model.parameters()), "metatrain_pet": n_metatrain}},
         "mode": "replay: every calculator on the same frames (first variant's trajectory), time per force call"
