@@ -32,6 +32,11 @@ trajectory (``mean_pairs``) and flags a comparison whose pair counts differ by m
 the first variant, on which each calculator computes energy and forces, frame by frame in turns
 (time per force call; the integrator's own cost, the same for all, is left out).
 
+Two settings of the engine, applied to every TorchScript/metatomic calculator alike:
+``--neighbor-skin`` (metatomic's Verlet-list skin; its default 2 Å costs more than it saves on a
+5-atom molecule, 0 rebuilds the list each step) and ``--no-jit-optimize`` (TorchScript's graph
+optimiser off: its symbolic autodiff makes the backward pass slower on large systems on CPU).
+
     OMP_NUM_THREADS=1 python benchmarks/md_speed.py [--checkpoint runs/pet-methane/best.ckpt] [--structures 5] [--steps 60]
 
 Writes benchmarks/results/md_speed.json (``md_speed_<N>molecules.json`` with ``--molecules N``; needs ``pip install -e '.[export,bench]'``).
@@ -182,6 +187,9 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS,
                         help="calculators to run (ECSE on large systems needs many frames: leave it out there)")
     parser.add_argument("--block", type=int, default=10, help="steps each calculator runs before the next takes its turn")
+    parser.add_argument("--neighbor-skin", type=float, default=None,
+                        help="neighbor_skin of the metatomic calculators, Å (default: metatomic's, 2 Å: a Verlet list "
+                        "that pays off on large systems; 0 rebuilds the list every step, cheaper for a small molecule)")
     parser.add_argument("--no-jit-optimize", action="store_true",
                         help="run the TorchScript models (exported, metatrain) with TorchScript's graph optimiser off "
                         "(torch.jit.optimized_execution(False)): its symbolic autodiff makes the backward pass slower on "
@@ -210,13 +218,14 @@ def main() -> None:
         export_potential(model, tmp / "bare.pt", dtype=args.dtype)
         export_potential(Symmetrized(model).eval(), tmp / "ecse.pt", dtype=args.dtype)
         n_metatrain = metatrain_pet(tmp / "metatrain.pt", dtype)
+        skin = {} if args.neighbor_skin is None else {"neighbor_skin": args.neighbor_skin}
         calcs = {
             "equisym-bare": lambda: EquisymCalculator(model, dtype=dtype),
             "equisym-ecse": lambda: EquisymCalculator(model, symmetrize=True, dtype=dtype),
             # a molecule has no stress: do not let the calculator add a strain derivative to every step
-            "exported-bare": lambda: MetatomicCalculator(str(tmp / "bare.pt"), do_gradients_with_energy=False),
-            "exported-ecse": lambda: MetatomicCalculator(str(tmp / "ecse.pt"), do_gradients_with_energy=False),
-            "metatrain-pet": lambda: MetatomicCalculator(str(tmp / "metatrain.pt"), do_gradients_with_energy=False),
+            "exported-bare": lambda: MetatomicCalculator(str(tmp / "bare.pt"), do_gradients_with_energy=False, **skin),
+            "exported-ecse": lambda: MetatomicCalculator(str(tmp / "ecse.pt"), do_gradients_with_energy=False, **skin),
+            "metatrain-pet": lambda: MetatomicCalculator(str(tmp / "metatrain.pt"), do_gradients_with_energy=False, **skin),
         }
         calcs = {name: calcs[name]() for name in args.variants}
         names = list(args.variants)
@@ -254,11 +263,12 @@ def main() -> None:
     for key, value in ratios.items():
         print(f"{key}: {value:.2f}" + ("  (NOT comparable: the trajectories differ in pair count by > 10 %)" if key in unequal else ""))
     name = "md_speed" if args.molecules == 1 else f"md_speed_{args.molecules}molecules"
-    write_result(name + ("_replay" if args.replay else "") + ("_nojitopt" if args.no_jit_optimize else ""), {
+    skin_tag = "" if args.neighbor_skin is None else f"_skin{args.neighbor_skin:g}"
+    write_result(name + ("_replay" if args.replay else "") + ("_nojitopt" if args.no_jit_optimize else "") + skin_tag, {
         "settings": {"structures": len(structures), "atoms_per_structure": len(structures[0]),
                      "molecules_per_system": args.molecules, "spacing_A": args.spacing if args.molecules > 1 else None, "steps": args.steps,
                      "warmup": args.warmup, "block": args.block, "replay": args.replay,
-                     "jit_optimize": not args.no_jit_optimize, "timestep_fs": 0.5, "ensemble": "NVE velocity Verlet, 300 K start",
+                     "jit_optimize": not args.no_jit_optimize, "metatomic_neighbor_skin_A": args.neighbor_skin, "timestep_fs": 0.5, "ensemble": "NVE velocity Verlet, 300 K start",
                      "dtype": args.dtype, "threads": args.threads, "checkpoint": args.checkpoint,
                      "parameters": {"equisym_pet": sum(p.numel() for p in model.parameters()), "metatrain_pet": n_metatrain}},
         "mode": "replay: every calculator on the same frames (first variant's trajectory), time per force call"
