@@ -33,9 +33,9 @@ the first variant, on which each calculator computes energy and forces, frame by
 (time per force call; the integrator's own cost, the same for all, is left out).
 
 Two settings of the engine, applied to every TorchScript/metatomic calculator alike:
-``--neighbor-skin`` (metatomic's Verlet-list skin; its default 2 Å costs more than it saves on a
-5-atom molecule, 0 rebuilds the list each step) and ``--no-jit-optimize`` (TorchScript's graph
-optimiser off: its symbolic autodiff makes the backward pass slower on large systems on CPU).
+``--neighbor-skin`` (metatomic's Verlet-list skin, 2 Å by default; 0 rebuilds the list every
+step) and ``--no-jit-optimize`` (TorchScript's graph optimiser off: its symbolic autodiff makes
+the backward pass slower on large systems on CPU).
 
     OMP_NUM_THREADS=1 python benchmarks/md_speed.py [--checkpoint runs/pet-methane/best.ckpt] [--structures 5] [--steps 60]
 
@@ -188,8 +188,8 @@ def main() -> None:
                         help="calculators to run (ECSE on large systems needs many frames: leave it out there)")
     parser.add_argument("--block", type=int, default=10, help="steps each calculator runs before the next takes its turn")
     parser.add_argument("--neighbor-skin", type=float, default=None,
-                        help="neighbor_skin of the metatomic calculators, Å (default: metatomic's, 2 Å: a Verlet list "
-                        "that pays off on large systems; 0 rebuilds the list every step, cheaper for a small molecule)")
+                        help="neighbor_skin of the metatomic calculators, Å (default: metatomic's, 2 Å, a Verlet list; "
+                        "0 rebuilds the list every step)")
     parser.add_argument("--no-jit-optimize", action="store_true",
                         help="run the TorchScript models (exported, metatrain) with TorchScript's graph optimiser off "
                         "(torch.jit.optimized_execution(False)): its symbolic autodiff makes the backward pass slower on "
