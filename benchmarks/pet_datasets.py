@@ -12,7 +12,8 @@ composition baseline (least squares on the training set) and zero forces.
     OMP_NUM_THREADS=1 python benchmarks/pet_datasets.py --datasets methane lps qm9 --runs runs/pet-datasets
     OMP_NUM_THREADS=1 python benchmarks/pet_datasets.py --datasets lps --models mtt --epochs lps=10   # one part
 
-Each run goes to ``RUNS/<set>-<pet|mtt>-e<epochs>/`` and is reused when it has finished
+Each run goes to ``RUNS/<set>-<pet|mtt>-e<epochs>/`` (``...-s<seed>`` for seeds other than 0,
+``--seeds 0 1``) and is reused when it has finished
 (``metrics.json`` / ``model.pt``); the time each took is read from the run. The summary goes to
 ``benchmarks/results/pet_datasets.json``.
 """
@@ -96,11 +97,11 @@ def trivial(name: str, files: dict) -> dict:
 PET_OVERRIDES: list[str] = []
 
 
-def run_pet(name: str, files: dict, out: Path, epochs: int) -> None:
+def run_pet(name: str, files: dict, out: Path, epochs: int, seed: int = 0) -> None:
     spec = SETS[name]
     cmd = ["equisym", "train", str(REPO / "configs" / spec["config"]), "--out", str(out),
            "-o", f"data.train={files['train']}", "-o", f"data.val={files['val']}", "-o", f"data.test={files['test']}",
-           "-o", f"trainer.max_epochs={epochs}", "-o", "trainer.max_time=null"]
+           "-o", f"trainer.max_epochs={epochs}", "-o", "trainer.max_time=null", "-o", f"seed={seed}"]
     if spec["config"] == "pet-default.yaml":
         cmd += ["-o", f"data.energy_key={spec['energy_key']}", "-o", f"data.energy_unit={spec['unit']}",
                 "-o", f"model.species=[{','.join(spec['species'])}]", "-o", f"model.cutoff={spec['cutoff']}"]
@@ -111,7 +112,7 @@ def run_pet(name: str, files: dict, out: Path, epochs: int) -> None:
     subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
-def run_mtt(name: str, files: dict, out: Path, epochs: int) -> None:
+def run_mtt(name: str, files: dict, out: Path, epochs: int, seed: int = 0) -> None:
     import yaml
 
     spec = SETS[name]
@@ -125,7 +126,7 @@ def run_mtt(name: str, files: dict, out: Path, epochs: int) -> None:
     from methane_benchmark import MTT_MODEL  # the size of our `small` PET
 
     model = {**MTT_MODEL, "cutoff": spec["cutoff"], "cutoff_width": spec["width"]}
-    opts = {"seed": 0, "architecture": {"name": "pet", "model": model, "training": {
+    opts = {"seed": seed, "architecture": {"name": "pet", "model": model, "training": {
         "batch_size": spec["batch"], "num_epochs": epochs, "learning_rate": 1e-3, "log_interval": 1, "checkpoint_interval": 100000}},
         "training_set": ds("train"), "validation_set": ds("val"), "test_set": ds("test")}
     out.mkdir(parents=True, exist_ok=True)
@@ -167,12 +168,20 @@ def score_pet(out: Path) -> dict:
     return res
 
 
+def _mean_over_seeds(runs: list[dict]) -> dict:
+    """Per-key mean of the seeds' scores (``None`` when a key is missing in one)."""
+    keys = [k for k in runs[0] if all(r.get(k) is not None for r in runs)]
+    return {k: round(float(np.mean([r[k] for r in runs])), 2) for k in keys}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "pet-datasets")
     parser.add_argument("--models", nargs="+", default=["pet", "mtt"], choices=["pet", "mtt"])
     parser.add_argument("--epochs", nargs="+", default=[], metavar="SET=N", help="epochs of a set, e.g. lps=10")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="training seeds of both models (the split is always seed 0's); the table holds each seed and the mean")
     parser.add_argument("-o", "--pet-override", action="append", default=[], metavar="KEY=VALUE",
                         help="config override of our PET (repeatable), e.g. -o optim.warmup_epochs=0.5 for a short run")
     parser.add_argument("--summary-only", action="store_true")
@@ -184,25 +193,32 @@ def main() -> None:
     table = {}
     for name in args.datasets:
         spec, files = SETS[name], split_files(name, args.runs)
-        row = {"epochs": spec["epochs"], "batch_size": spec["batch"], "trivial": trivial(name, files)}
+        row = {"epochs": spec["epochs"], "batch_size": spec["batch"], "seeds": args.seeds, "trivial": trivial(name, files)}
         for model in args.models:
-            out = args.runs / f"{name}-{model}-e{spec['epochs']}"
-            done = (out / "metrics.json").exists() if model == "pet" else (out / "model.pt").exists()
-            if not done and not args.summary_only:
-                (run_pet if model == "pet" else run_mtt)(name, files, out, spec["epochs"])
-                done = True
-            if done:
-                row["equisym_pet" if model == "pet" else "metatrain_pet"] = score_pet(out) if model == "pet" else score_mtt(name, files, out)
+            key = "equisym_pet" if model == "pet" else "metatrain_pet"
+            per_seed = {}
+            for seed in args.seeds:
+                out = args.runs / (f"{name}-{model}-e{spec['epochs']}" + (f"-s{seed}" if seed else ""))
+                done = (out / "metrics.json").exists() if model == "pet" else (out / "model.pt").exists()
+                if not done and not args.summary_only:
+                    (run_pet if model == "pet" else run_mtt)(name, files, out, spec["epochs"], seed)
+                    done = True
+                if done:
+                    per_seed[seed] = score_pet(out) if model == "pet" else score_mtt(name, files, out)
+            if per_seed:
+                row[key] = _mean_over_seeds(list(per_seed.values()))
+                row[key]["per_seed"] = {str(k): v for k, v in per_seed.items()}
         ours = row.get("equisym_pet", {})
         if "forces_mae" in ours and "zero_forces_mae_meV_per_A" in row["trivial"]:
             row["pet_vs_zero_forces"] = round(row["trivial"]["zero_forces_mae_meV_per_A"] / ours["forces_mae"], 2)
-        if "metatrain_pet" in row and "forces_mae" in ours:
+        if "metatrain_pet" in row and "forces_mae" in ours and "forces_mae" in row["metatrain_pet"]:
             row["force_mae_ratio_pet_over_metatrain"] = round(ours["forces_mae"] / row["metatrain_pet"]["forces_mae"], 3)
         table[name] = row
         print(name, json.dumps(row))
     write_result("pet_datasets", {
         "description": "Test MAE (energy: meV per structure; forces: meV/Å per component) of equisym's PET (default recipe) and "
         "metatrain's PET of the same size after the same number of epochs and batch size, with trivial predictors; "
+        "each model's figures are the mean over the seeds that finished (per_seed: each one); "
         "wall_s = training time on one thread of a shared, loaded 2-core machine.",
         "table": table,
     })
