@@ -169,7 +169,7 @@ def score_pet(out: Path) -> dict:
 
 
 def _mean_over_seeds(runs: list[dict]) -> dict:
-    """Per-key mean of the seeds' scores (``None`` when a key is missing in one)."""
+    """Per-key mean of the seeds' scores; a key missing from any seed is left out."""
     keys = [k for k in runs[0] if all(r.get(k) is not None for r in runs)]
     return {k: round(float(np.mean([r[k] for r in runs])), 2) for k in keys}
 
@@ -193,7 +193,7 @@ def main() -> None:
     table = {}
     for name in args.datasets:
         spec, files = SETS[name], split_files(name, args.runs)
-        row = {"epochs": spec["epochs"], "batch_size": spec["batch"], "seeds": args.seeds, "trivial": trivial(name, files)}
+        row = {"epochs": spec["epochs"], "batch_size": spec["batch"], "trivial": trivial(name, files)}
         for model in args.models:
             key = "equisym_pet" if model == "pet" else "metatrain_pet"
             per_seed = {}
