@@ -137,6 +137,8 @@ class CutoffAttention(nn.Module):
           (0 for padding; the central token has 1); valid: ``(N, L)`` bool.
     """
 
+    __constants__ = ["heads", "dh", "scale"]
+
     def __init__(self, d: int, heads: int) -> None:
         super().__init__()
         self.heads, self.dh = heads, d // heads
@@ -179,6 +181,8 @@ class TransformerLayer(nn.Module):
     """Transformer layer (post- or pre-normalisation) with :class:`CutoffAttention` and a
     SiLU or SwiGLU feed-forward."""
 
+    __constants__ = ["pre"]
+
     def __init__(self, d: int, heads: int, d_ff: int, norm: str, norm_type: str = "layer", feedforward: str = "silu") -> None:
         super().__init__()
         self.attn = CutoffAttention(d, heads)
@@ -199,6 +203,8 @@ class TransformerLayer(nn.Module):
 
 class PETBlock(nn.Module):
     """One message-passing block: edge tokens + central token → transformer → readouts."""
+
+    __constants__ = ["blend", "carry", "d_model", "residual_factor"]
 
     def __init__(self, cfg: PETConfig, first: bool, last: bool) -> None:
         super().__init__()
@@ -300,6 +306,9 @@ class PET(FromPreset, SpeciesBaseline, nn.Module):
 
     torchscript_compatible = True
     __jit_unused_properties__ = ["cutoff"]
+    # TorchScript constants (here and in the layers): an exported model resolves the branches
+    # on them once, when it is compiled, instead of reading module attributes at every call
+    __constants__ = ["cutoff_radius", "cutoff_sq", "cutoff_width", "smooth_switch", "use_only_length"]
 
     def __init__(self, config: PETConfig | None = None, **kwargs) -> None:
         super().__init__()
