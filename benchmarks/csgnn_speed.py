@@ -43,8 +43,8 @@ def main() -> None:
     y = torch.randint(0, 12, (args.batch,))
     models = {}
     for name in args.models:
-        preset = "paper" if name == PAPER else "small"
-        net = build_model({"name": "csgnn" if name == PAPER else name.split("+")[0], "preset": preset, "num_classes": 12})[0]
+        arch, preset = ("csgnn", "paper") if name == PAPER else (name.split("+")[0], "small")
+        net = build_model({"name": arch, "preset": preset, "num_classes": 12})[0]
         models[name] = Symmetrized(net, config=ECSE_PRESETS["point_cloud"]) if name.endswith("+ecse") else net
     opts = {name: torch.optim.Adam(m.parameters(), 1e-3) for name, m in models.items()}
     signal = models["csgnn"].mapping(x)
