@@ -20,7 +20,9 @@ A reduced grid (every model side by side at the same reduced size):
 
 Options: ``--models csgnn:small pointnet:small ...``, ``--train-rotations z`` (skip SO3/SO3),
 ``--quick`` (a smoke test, results written to --runs), ``--finished-only`` (record the finished
-runs of the grid, train nothing: for a grid trained in pieces). Finished runs (``metrics.json`` present) are reused,
+runs of the grid, train nothing: for a grid trained in pieces), ``--keep-recorded`` (also count
+the runs already in the result file, measured with the same settings, whose run folders are
+elsewhere: for a grid trained on several machines). Finished runs (``metrics.json`` present) are reused,
 and the result file is rewritten after every run (``complete: false`` until the grid is done).
 Writes benchmarks/results/csgnn_rotation.json and .png; run folders go to --runs.
 """
@@ -90,6 +92,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny data and 1 epoch (a smoke test)")
     parser.add_argument("--finished-only", action="store_true",
                         help="record the runs already finished in --runs and train none (a grid run in pieces)")
+    parser.add_argument("--keep-recorded", action="store_true",
+                        help="also count the runs of the result file already recorded with the same settings "
+                             "whose run folders are not in --runs (a grid trained on several machines)")
     args = parser.parse_args()
     base = load_yaml(str(CONFIG))
     common = ["trainer.progress_bar=false", "eval.rotations=[z, so3]"]
@@ -102,6 +107,7 @@ def main() -> None:
             common.append(f"{key}={value}")
     if args.train_size is not None and not args.quick:
         common.append(f"data.val_size={max(32, args.train_size // 5)}")
+    recorded = _recorded_runs(args, common) if args.keep_recorded else {}
     rows = []
     for seed in args.seeds:
         for spec in args.models:
@@ -110,6 +116,9 @@ def main() -> None:
                 overrides = common + _overrides(spec) + [f"seed={seed}", f"data.augment.rotation={rot}"]
                 if (out / "metrics.json").exists():
                     metrics = json.loads((out / "metrics.json").read_text())
+                elif (spec, seed, rot) in recorded:
+                    rows.append(recorded[spec, seed, rot])
+                    continue
                 elif args.finished_only:
                     continue
                 else:
@@ -126,6 +135,21 @@ def main() -> None:
                 if len(rows) < len(args.seeds) * len(args.models) * len(args.train_rotations):
                     _record(rows, args, common, final=False)
     _record(rows, args, common, final=True)
+
+
+def _recorded_runs(args: argparse.Namespace, common: list[str]) -> dict[tuple[str, int, str], dict]:
+    """Rows of the recorded result file keyed by (model, seed, train rotation), provided it was
+    measured with the same data sizes, epochs and overrides; an error otherwise."""
+    path = RESULTS / "csgnn_rotation.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    settings = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size,
+                "points": args.points, "overrides": common}
+    differ = [key for key, value in settings.items() if old.get(key) != value]
+    if differ:
+        raise SystemExit(f"--keep-recorded: {path} was measured with other settings ({', '.join(differ)})")
+    return {(r["model"], r["seed"], r["train_rotation"]): r for r in old["runs"]}
 
 
 def _record(rows: list[dict], args: argparse.Namespace, common: list[str], final: bool) -> None:
