@@ -42,7 +42,7 @@ SOURCES = ("photos", "atoms", "noise", "sparse")
 SPARSE_MIN_CELL = 16
 
 #: Bumped whenever the images of a given (seed, index) change (keys data caches).
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 #: Largest correlation an operation outside the group may reach on a generated texture.
 DEFAULT_CHECK = 0.7

@@ -38,6 +38,13 @@ DEFAULT_PHOTOS = (
 )  # fmt: skip
 
 
+#: Smallest blob width σ of the atoms source, pixels. Wider blobs blur the few atoms of a small
+#: cell (8–15 px) into extra symmetry: with 1.6 px, the atoms of p1, p3 and p3m1 cells at 64 px
+#: (cells 8–20 px) passed the symmetry check only after ~20 draws on average, so the content
+#: was redrawn on larger lattices (a cell-size hint of the group) and 1 image in ~1 700 could
+#: not be drawn at all; with 1 px, 2–8 draws.
+ATOM_MIN_SIGMA = 1.0
+
 _NEIGHBOUR_SHIFTS = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=float)
 
 
@@ -326,7 +333,7 @@ def _blobs(ops, B: np.ndarray, N: int, blobs: list[tuple[float, float, np.ndarra
 
 
 def atoms_texture(ops, B: np.ndarray, N: int, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian blobs (σ ≥ 1.6 px) of three species summed over their orbits under
+    """Gaussian blobs (σ ≥ ``ATOM_MIN_SIGMA`` px) of three species summed over their orbits under
     ``ops``, ``(N, N)`` float64, exactly invariant."""
     L = np.sqrt(abs(np.linalg.det(B)))
     species = [(1.0, rng.uniform(0.05, 0.08)), (0.55, rng.uniform(0.035, 0.055)), (0.8, rng.uniform(0.04, 0.065))]
@@ -335,7 +342,7 @@ def atoms_texture(ops, B: np.ndarray, N: int, rng: np.random.Generator) -> np.nd
     extra = [species[int(rng.integers(2))] for _ in range(max(0, -(-4 // len(ops)) - 2))]
     blobs = []
     for s, (amp, rel_sigma) in enumerate(species[:2] + extra + species[2:]):
-        sigma = max(1.6, rel_sigma * L)
+        sigma = max(ATOM_MIN_SIGMA, rel_sigma * L)
         if s == len(extra) + 2:  # the last species: a special position half the time
             u = _special_point(ops, rng) if rng.random() < 0.5 else None
             if u is None:
