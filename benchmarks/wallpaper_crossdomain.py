@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import REPO, write_json, write_result
+from equisym.generate.wallpaper import GENERATOR_VERSION
 
 DEFAULT_RUNS = [
     "symcorr:photos", "symcorr:atoms", "symcorr:noise", "resnet:photos", "resnet:atoms", "resnet:noise",
@@ -124,6 +125,7 @@ def main() -> None:
                     result["accuracy"][extra] = more["accuracy"][extra]
                     result["failed"][extra] = more["failed"][extra]
                     result["wall_time_s"] += more["wall_time_s"]
+                result["generator_version"] = GENERATOR_VERSION
                 write_json(saved, result)
             summary["runs"][spec] = {"model": "classical detector (training-free)", "test_images_of": args.classical_config,
                                      **json.loads(saved.read_text())}
@@ -160,6 +162,7 @@ def main() -> None:
             "per_class_recall": m["per_class_recall"],
             "training": m.get("training"),
             "test_size": m.get("test_size"),
+            "generator_version": m.get("generator_version"),  # None: a run from before it was recorded (version ≤ 4)
             "run_dir": os.path.relpath(out, REPO),
         }
         print(spec, json.dumps({"accuracy": m["accuracy"], "noise": m["noise"]}), flush=True)

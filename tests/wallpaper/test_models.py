@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from equisym.errors import EquisymError
+from equisym.generate.wallpaper import GENERATOR_VERSION
 from equisym.nn.registry import build_model
 from equisym.nn.wallpaper import D4_ELEMENTS, d4_transform
 from equisym.testing import equivariance_error
@@ -69,6 +70,7 @@ def test_end_to_end_cli(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["accuracy"]) == {"photos", "noise"} and "0.3" in metrics["noise"]["noise"]
+    assert metrics["generator_version"] == GENERATOR_VERSION  # which images these accuracies are on
     assert (out / "confusion_photos_to_noise.png").exists() and (out / "best.ckpt").exists()
     # equisym eval on an HDF5 file written by the generator
     from equisym.generate.wallpaper import write_wallpaper_h5
@@ -78,6 +80,7 @@ def test_end_to_end_cli(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(evaluated["accuracy"]) == {"atoms"} and evaluated["test_size"] == 6  # the number scored
+    assert "generator_version" not in evaluated  # images from a file
     assert metrics["test_size"] == 17
     # images smaller than the model's input: one clear line, exit code 2
     small = write_wallpaper_h5(tmp_path / "small.h5", dict(groups="p1", source="noise", size=32, cell=(8, 14)), 2, progress=False)

@@ -439,6 +439,8 @@ class WallpaperClassification(Task):
         sizes = set(scored.values())
         metrics["test_size"] = sizes.pop() if len(sizes) == 1 else scored  # images scored per source
         metrics["test_sizes"] = scored
+        if not data_path:  # generated test images: the same seed gives other images in another version
+            metrics["generator_version"] = GENERATOR_VERSION
         return metrics
 
 
