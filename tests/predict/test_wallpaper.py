@@ -166,3 +166,24 @@ def test_classifier_flags_images_without_a_lattice(models, pngs, tmp_path, capsy
     assert rows[1]["note"].startswith("no lattice found") and rows[1]["a_px"] == ""  # NaN is written empty
     assert rows[1]["prediction"] in PLANE_GROUP_SYMBOLS
     assert "no lattice in 1 of 2 images" in capsys.readouterr().err
+
+
+def test_score_model_trains_on_the_features_predict_gives_it(pngs):
+    """The score model's training features are the detector's noise-corrected group scores that
+    ``equisym predict`` feeds it, on clean and on noisy images (plain scores would differ: under
+    σ = 0.3 noise they fall towards the noise share of the image, the detector's stay near 1)."""
+    from equisym.generate.wallpaper.verify import analyse
+    from equisym.inference.wallpaper import detect
+    from equisym.train.tasks.wallpaper import score_features
+
+    rng = np.random.default_rng(0)
+    for path, _ in pngs[::4]:
+        clean = read_image(path)
+        for image in (clean, np.clip(clean + rng.normal(0, 0.3, clean.shape), 0, 1)):
+            trained_on = score_features(image[None])[0]
+            np.testing.assert_allclose(trained_on, detect(image).group_scores, atol=1e-6)
+    path, symbol = pngs[-1]
+    assert symbol == "p6m"
+    noisy = np.clip(read_image(path) + rng.normal(0, 0.5, clean.shape), 0, 1)
+    plain, corrected = analyse(noisy).scores[16], score_features(noisy[None])[0][16]
+    assert corrected > 0.9 and plain < corrected - 0.15, (plain, corrected)  # noise lowers p6m's plain score only

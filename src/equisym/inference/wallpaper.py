@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from equisym.errors import EquisymError
+from equisym.generate.wallpaper.verify import DETECTOR_THRESHOLD, DETECTOR_TOLERANCE, detector_analysis  # noqa: F401 (documented here)
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, ROTATION_ORDERS
 
 __all__ = [
@@ -57,16 +58,6 @@ OPERATIONS = ("rot2", "rot3", "rot4", "rot6", "mirror", "glide")
 MIN_SIDE = 16
 """Smallest image side (pixels) the detector accepts."""
 
-DETECTOR_THRESHOLD = 0.8
-"""Noise-corrected score above which the detector counts an operation (and a group) as present.
-Generated images keep every operation outside their group below 0.8
-(:data:`equisym.generate.wallpaper.verify.EXCESS_THRESHOLD`); small crops with few cells
-score true operations 0.75–0.9 from lattice errors, which 0.9 missed."""
-
-DETECTOR_TOLERANCE = 0.1
-"""Relative tolerance of the estimated lattice's metric when the detector decides which
-isometries (square, hexagonal, rectangular, centred) to score: looser than the label checks'
-0.06 because noise blurs the autocorrelation peaks the lattice is estimated from."""
 
 
 @dataclass
@@ -183,14 +174,12 @@ def detect(image: np.ndarray, name: str = "image", lattice: np.ndarray | None = 
         EquisymError: a constant or tiny image, or no lattice found (e.g. fewer than two
             unit cells across the image).
     """
-    from equisym.generate.wallpaper.verify import analyse
-
     img = np.asarray(image, dtype=np.float64)
     _check_size(img, name)
     if float(img.max() - img.min()) <= 1e-12:
         raise EquisymError(f"{name}: the image is constant; there is no pattern to analyse")
     try:
-        res = analyse(img, lattice=lattice, threshold=DETECTOR_THRESHOLD, tol=DETECTOR_TOLERANCE, noise_corrected=True)
+        res = detector_analysis(img, lattice=lattice)
     except EquisymError as err:
         hint = " (the image must show at least two unit cells along each lattice direction)" if "lattice" in str(err) else ""
         raise EquisymError(f"{name}: {err}{hint}") from None

@@ -61,6 +61,9 @@ __all__ = [
     "label_is_exact",
     "split_correlations",
     "MIN_RELIABILITY",
+    "DETECTOR_THRESHOLD",
+    "DETECTOR_TOLERANCE",
+    "detector_analysis",
 ]
 
 #: Score above which an operation (or every operation of a group) counts as present.
@@ -72,6 +75,16 @@ EXCESS_THRESHOLD = 0.8
 #: Smallest split-half reliability at which noise-corrected scores are trusted (below it the two
 #: halves of the image share too little pattern for the correction to be more than noise).
 MIN_RELIABILITY = 0.1
+
+#: Noise-corrected score above which the detector counts an operation (and a group) as present.
+#: Generated images keep every operation outside their group below 0.8 (:data:`EXCESS_THRESHOLD`);
+#: small crops with few cells score true operations 0.75–0.9 from lattice errors, which 0.9 missed.
+DETECTOR_THRESHOLD = 0.8
+
+#: Relative tolerance of the estimated lattice's metric when the detector decides which isometries
+#: (square, hexagonal, rectangular, centred) to score: looser than the label checks' 0.06 because
+#: noise blurs the autocorrelation peaks the lattice is estimated from.
+DETECTOR_TOLERANCE = 0.1
 
 
 def reduce_basis(lattice: np.ndarray) -> np.ndarray:
@@ -489,3 +502,14 @@ def label_is_exact(image: np.ndarray, label: int, lattice: np.ndarray) -> tuple[
     DEFAULT_THRESHOLD`` (the group is there) and ``excess < EXCESS_THRESHOLD`` (nothing more)."""
     confirm, excess = verify_label(image, label, lattice)
     return bool(confirm >= DEFAULT_THRESHOLD and excess < EXCESS_THRESHOLD), confirm, excess
+
+
+def detector_analysis(image: np.ndarray, lattice: np.ndarray | None = None) -> VerifierResult:
+    """:func:`analyse` with the detector's settings (noise-corrected scores,
+    :data:`DETECTOR_THRESHOLD`, :data:`DETECTOR_TOLERANCE`): what ``wallpaper-detector`` reports,
+    and the 17 group scores the ``wallpaper-scores`` model is trained on and predicts from.
+
+    Raises:
+        EquisymError: as :func:`analyse` (no lattice; halves below :data:`MIN_RELIABILITY`).
+    """
+    return analyse(image, lattice=lattice, threshold=DETECTOR_THRESHOLD, tol=DETECTOR_TOLERANCE, noise_corrected=True)

@@ -131,9 +131,11 @@ class WallpaperConfig(RunConfig):
 
 
 def score_features(images: np.ndarray, progress: str | None = None) -> np.ndarray:
-    """Verifier features of grey images ``(N, H, W)`` in [0, 1] or uint8: ``(N, 17)`` group
-    scores (−1 where the estimated lattice does not admit the group; all −1 if no lattice)."""
-    from equisym.generate.wallpaper.verify import analyse
+    """The detector's features of grey images ``(N, H, W)`` in [0, 1] or uint8: ``(N, 17)``
+    noise-corrected group scores (:func:`equisym.generate.wallpaper.verify.detector_analysis`,
+    the scores ``equisym predict`` feeds a trained score model), −1 where the estimated lattice
+    does not admit the group; all −1 where no lattice is found or the pattern is lost in noise."""
+    from equisym.generate.wallpaper.verify import detector_analysis
 
     out = np.full((len(images), 17), -1.0, dtype=np.float32)
     it = range(len(images))
@@ -143,7 +145,7 @@ def score_features(images: np.ndarray, progress: str | None = None) -> np.ndarra
         it = tqdm(it, desc=progress, unit="img", leave=False)
     for i in it:
         try:
-            out[i] = analyse(np.asarray(images[i], dtype=np.float64)).scores
+            out[i] = detector_analysis(np.asarray(images[i], dtype=np.float64)).scores
         except EquisymError:
             pass
     return out
@@ -192,7 +194,7 @@ def _generate(cfg: WallpaperDataConfig, source: str, seed: int, start: int, n: i
 
 
 def _features(cfg: WallpaperDataConfig, images: np.ndarray, tag: str) -> np.ndarray:
-    key = {"tag": tag, "digest": hashlib.sha1(images.tobytes()).hexdigest()}
+    key = {"tag": tag, "features": "detector", "digest": hashlib.sha1(images.tobytes()).hexdigest()}
     path = _cache_path(cfg, "scores", key)
     cached = _load_npz(path, "features")
     if cached is not None:
