@@ -12,8 +12,10 @@ Each run is ``equisym train configs/wallpaper-<model>.yaml -o data.train_source=
 into ``runs/wallpaper-bench/<model>-<source>`` (skipped when its metrics.json exists; its
 training wall time and optimizer steps are reported from there). ``classical:<source>``
 runs :func:`equisym.inference.wallpaper.detect` on the test images of the config named by
-``--classical-config`` (the same cache, so the same images as the models of that config). The
-summary goes to ``benchmarks/results/wallpaper_crossdomain.json``.
+``--classical-config`` (the same cache, so the same images as the models of that config;
+``--runs classical:photos --classical-config configs/wallpaper-scores.yaml`` gives the detector on
+the score models' 128 px images, recorded as ``classical:photos:scores``). The summary goes to
+``benchmarks/results/wallpaper_crossdomain.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from pathlib import Path
 import numpy as np
 from _common import REPO, write_json, write_result
 from equisym.generate.wallpaper import GENERATOR_VERSION
+
+DEFAULT_CLASSICAL_CONFIG = "configs/wallpaper-symcorr.yaml"
+"""The detector sees the image models' test images (48 px crops) unless told otherwise."""
 
 DEFAULT_RUNS = [
     "symcorr:photos", "symcorr:atoms", "symcorr:noise", "resnet:photos", "resnet:atoms", "resnet:noise",
@@ -56,7 +61,7 @@ def classical(config: str, overrides: list[str]) -> dict:
     for source in cfg.eval.sources:
         images, labels = dm.test_arrays(source)
         for sigma in [0.0, *cfg.eval.noise]:
-            x = dm.test_set(images, labels, sigma, "classical").tensors[0][:, 0].numpy()  # the models' inputs
+            x = dm.test_images(images, sigma)  # what the models read (the score model: its features' images)
             hits = failed = 0
             for img, y in zip(x, labels):
                 try:
@@ -102,7 +107,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", nargs="*", default=DEFAULT_RUNS, help="model:train_source[:h] (h: hierarchical head); classical:SOURCE")
     parser.add_argument("--out", default="runs/wallpaper-bench")
-    parser.add_argument("--classical-config", default="configs/wallpaper-symcorr.yaml", help="config whose test images the detector sees")
+    parser.add_argument("--classical-config", default=DEFAULT_CLASSICAL_CONFIG,
+                        help="config whose test images the detector sees (another than the default adds its name to the "
+                             "run's key: classical:SOURCE:scores for configs/wallpaper-scores.yaml)")
     parser.add_argument("-o", "--override", action="append", default=[], help="extra overrides for every run")
     parser.add_argument("--merge", action="store_true", help="keep the runs already in the result file (other invocations)")
     parser.add_argument("--extra-sources", nargs="*", default=["sparse"],
@@ -116,7 +123,10 @@ def main() -> None:
     for spec in args.runs:
         model, source, *flags = spec.split(":")
         if model == "classical":
-            saved = REPO / args.out / f"classical-{source}.json"  # reused like a run's metrics.json
+            images_of = Path(args.classical_config).stem.removeprefix("wallpaper-")
+            if args.classical_config != DEFAULT_CLASSICAL_CONFIG:  # the detector on another config's test images
+                spec = f"classical:{source}:{images_of}"
+            saved = REPO / args.out / f"classical-{source}-{images_of}.json"  # reused like a run's metrics.json
             if not saved.exists():
                 result = classical(args.classical_config, [f"data.train_source={source}", *args.override])
                 for extra in args.extra_sources:

@@ -290,15 +290,22 @@ class WallpaperDataModule(L.LightningDataModule):
             return data["images"], data["labels"]
         return _generate(d, source, d.data_seed + 1000, 0, d.test_size)
 
-    def test_set(self, images: np.ndarray, labels: np.ndarray, sigma: float, tag: str) -> TensorDataset:
+    def test_images(self, images: np.ndarray, sigma: float) -> np.ndarray:
+        """The test images as the model reads them, ``(N, H, W)`` float32: uint8 ``images`` ÷ 255
+        plus Gaussian noise of std ``sigma`` (seeded by ``eval.noise_seed`` and σ; not clipped),
+        cropped to the central ``data.crop`` square for image models (whole for the score model)."""
         x = images.astype(np.float32) / 255.0
         if sigma > 0:
             rng = np.random.default_rng([self.cfg.eval.noise_seed, int(round(sigma * 1000))])
             x = x + sigma * rng.standard_normal(x.shape).astype(np.float32)
+        return x if self.uses_scores else np.ascontiguousarray(self._crop(x))
+
+    def test_set(self, images: np.ndarray, labels: np.ndarray, sigma: float, tag: str) -> TensorDataset:
+        x = self.test_images(images, sigma)
         if self.uses_scores:
             feats = _features(self.cfg.data, x, tag) if sigma > 0 else _features(self.cfg.data, images, tag)
             return TensorDataset(torch.from_numpy(feats), torch.from_numpy(labels))
-        return TensorDataset(torch.from_numpy(np.ascontiguousarray(self._crop(x)))[:, None], torch.from_numpy(labels))
+        return TensorDataset(torch.from_numpy(x)[:, None], torch.from_numpy(labels))
 
     def train_dataloader(self) -> DataLoader:
         from equisym.data.loading import loader_workers
