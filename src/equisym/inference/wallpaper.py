@@ -3,9 +3,9 @@
 - ``wallpaper-detector`` (no training, :func:`detect`): lattice from the autocorrelation,
   lattice-averaged cells of the two halves of a checkerboard of unit cells, their
   noise-corrected cross-correlation under every lattice isometry
-  (:func:`equisym.generate.wallpaper.verify.analyse` with ``noise_corrected=True``); the group
-  is the one with the most operations whose worst correlation passes
-  :data:`DETECTOR_THRESHOLD`. Its confidence is that worst correlation, at most 1 (1: every
+  (:func:`equisym.generate.wallpaper.verify.detector_analysis`); the group is the one with the
+  most operations whose worst correlation passes
+  :data:`~equisym.generate.wallpaper.verify.DETECTOR_THRESHOLD`. Its confidence is that worst correlation, at most 1 (1: every
   operation of the group holds exactly). Noise lowers the correlation of the two halves with
   each other and of every symmetry alike, so the scores do not fall with noise; an image whose
   halves share almost no pattern is refused.
@@ -33,13 +33,10 @@ import numpy as np
 import torch
 
 from equisym.errors import EquisymError
-from equisym.generate.wallpaper.verify import DETECTOR_THRESHOLD, DETECTOR_TOLERANCE, detector_analysis  # noqa: F401 (documented here)
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, ROTATION_ORDERS
 
 __all__ = [
     "DETECTOR",
-    "DETECTOR_THRESHOLD",
-    "DETECTOR_TOLERANCE",
     "OPERATIONS",
     "WallpaperResult",
     "detect",
@@ -57,7 +54,6 @@ OPERATIONS = ("rot2", "rot3", "rot4", "rot6", "mirror", "glide")
 
 MIN_SIDE = 16
 """Smallest image side (pixels) the detector accepts."""
-
 
 
 @dataclass
@@ -174,6 +170,8 @@ def detect(image: np.ndarray, name: str = "image", lattice: np.ndarray | None = 
         EquisymError: a constant or tiny image, or no lattice found (e.g. fewer than two
             unit cells across the image).
     """
+    from equisym.generate.wallpaper.verify import detector_analysis  # imported on use: every `equisym predict` imports this module
+
     img = np.asarray(image, dtype=np.float64)
     _check_size(img, name)
     if float(img.max() - img.min()) <= 1e-12:
