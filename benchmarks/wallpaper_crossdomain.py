@@ -14,7 +14,13 @@ training wall time and optimizer steps are reported from there). ``classical:<so
 runs :func:`equisym.inference.wallpaper.detect` on the test images of the config named by
 ``--classical-config`` (the same cache, so the same images as the models of that config;
 ``--runs classical:photos --classical-config configs/wallpaper-scores.yaml`` gives the detector on
-the score models' 128 px images, recorded as ``classical:photos:scores``). The summary goes to
+the score models' 128 px images, recorded as ``classical:photos:scores``). ``--tag NAME`` keeps runs
+with other settings beside the default ones (key ``scores:photos@NAME``, folder ``scores-photos-NAME``):
+
+    OMP_NUM_THREADS=1 python benchmarks/wallpaper_crossdomain.py --merge --tag 64px -o data.size=64 -o "data.cell=[8,20]" \
+        --runs scores:photos scores:photos:h classical:photos --classical-config configs/wallpaper-scores.yaml
+
+The summary goes to
 ``benchmarks/results/wallpaper_crossdomain.json``.
 """
 
@@ -111,6 +117,9 @@ def main() -> None:
                         help="config whose test images the detector sees (another than the default adds its name to the "
                              "run's key: classical:SOURCE:scores for configs/wallpaper-scores.yaml)")
     parser.add_argument("-o", "--override", action="append", default=[], help="extra overrides for every run")
+    parser.add_argument("--tag", default="",
+                        help="a name for runs with --override settings: appended to every run's key (scores:photos@TAG) "
+                             "and to its folder, so they sit beside the default runs instead of replacing them")
     parser.add_argument("--merge", action="store_true", help="keep the runs already in the result file (other invocations)")
     parser.add_argument("--extra-sources", nargs="*", default=["sparse"],
                         help="clean test sources besides the config's: trained runs are evaluated on them with "
@@ -120,30 +129,34 @@ def main() -> None:
     previous = REPO / "benchmarks/results/wallpaper_crossdomain.json"
     if args.merge and previous.exists():
         summary["runs"] = json.loads(previous.read_text()).get("runs", {})
+    suffix = f"@{args.tag}" if args.tag else ""
     for spec in args.runs:
         model, source, *flags = spec.split(":")
         if model == "classical":
             images_of = Path(args.classical_config).stem.removeprefix("wallpaper-")
             if args.classical_config != DEFAULT_CLASSICAL_CONFIG:  # the detector on another config's test images
                 spec = f"classical:{source}:{images_of}"
-            saved = REPO / args.out / f"classical-{source}-{images_of}.json"  # reused like a run's metrics.json
+            spec += suffix
+            saved = REPO / args.out / f"classical-{source}-{images_of}{suffix}.json"  # reused like a run's metrics.json
             if not saved.exists():
                 result = classical(args.classical_config, [f"data.train_source={source}", *args.override])
                 for extra in args.extra_sources:
+                    # the extra source's own settings come last: they win over --override (sparse dots need large cells)
                     more = classical(args.classical_config, [f"data.train_source={source}", f"eval.sources=[{extra}]", "eval.noise=[]",
-                                                             *EXTRA_SOURCE_OVERRIDES.get(extra, []), *args.override])
+                                                             *args.override, *EXTRA_SOURCE_OVERRIDES.get(extra, [])])
                     result["accuracy"][extra] = more["accuracy"][extra]
                     result["failed"][extra] = more["failed"][extra]
                     result["wall_time_s"] += more["wall_time_s"]
                 result["generator_version"] = GENERATOR_VERSION
                 write_json(saved, result)
             summary["runs"][spec] = {"model": "classical detector (training-free)", "test_images_of": args.classical_config,
-                                     **json.loads(saved.read_text())}
+                                     "overrides": args.override, **json.loads(saved.read_text())}
             print(spec, json.dumps(summary["runs"][spec]["accuracy"]), flush=True)
             write_result("wallpaper_crossdomain", summary)
             continue
         hier = "h" in flags
-        out = REPO / args.out / (f"{model}-{source}" + ("-hierarchical" if hier else ""))
+        spec += suffix
+        out = REPO / args.out / (f"{model}-{source}" + ("-hierarchical" if hier else "") + (f"-{args.tag}" if args.tag else ""))
         metrics_path = out / "metrics.json"
         if not metrics_path.exists():
             cmd = [sys.executable, "-m", "equisym", "train", str(REPO / f"configs/wallpaper-{model}.yaml"), "--out", str(out),
@@ -166,6 +179,7 @@ def main() -> None:
             "model": model,
             "hierarchical": hier,
             "train_source": source,
+            "overrides": args.override,
             "accuracy": m["accuracy"],
             "cross_domain_min_accuracy": m.get("cross_domain_min_accuracy"),
             "noise": m["noise"],
