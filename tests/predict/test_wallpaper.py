@@ -187,3 +187,47 @@ def test_score_model_trains_on_the_features_predict_gives_it(pngs):
     noisy = np.clip(read_image(path) + rng.normal(0, 0.5, clean.shape), 0, 1)
     plain, corrected = analyse(noisy).scores[16], score_features(noisy[None])[0][16]
     assert corrected > 0.9 and plain < corrected - 0.15, (plain, corrected)  # noise lowers p6m's plain score only
+
+
+def test_keep_going_writes_a_row_for_every_image(models, pngs, tmp_path, capsys):
+    """With --keep-going an unreadable, constant or too-small image gets a row with no prediction and
+    the reason, the others are predicted as without it, and a warning counts the failures."""
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(tmp_path / "flat.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)).save(tmp_path / "small.png")
+    good = [str(p) for p, _ in pngs[:2]]
+    images = [good[0], str(tmp_path / "flat.png"), str(tmp_path / "broken.png"), good[1]]
+    out = tmp_path / "groups.csv"
+    plots = tmp_path / "figures"
+    assert main(["predict", "wallpaper-detector", *images, "--out", str(out), "--keep-going", "--plot", str(plots), "--no-progress"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["input"] for r in rows] == images
+    assert [r["prediction"] for r in rows] == [pngs[0][1], "", "", pngs[1][1]]
+    assert rows[1]["note"].endswith("there is no pattern to analyse") and rows[1]["a_px"] == ""
+    assert rows[2]["note"].startswith("cannot read image") and rows[2]["confidence"] == ""
+    assert rows[0]["note"] == rows[3]["note"] == ""
+    assert sorted(p.name for p in plots.iterdir()) == sorted(f"{g}.png" for g in (pngs[0][1], pngs[1][1]))
+    assert "2 of 4 images have no prediction" in capsys.readouterr().err
+
+    # a trained classifier: the too-small image is refused alone, its batch is still classified
+    images = [good[0], str(tmp_path / "small.png"), str(tmp_path / "broken.png"), good[1]]
+    assert main(["predict", str(models["resnet"]), *images, "--out", str(out), "--keep-going", "--no-progress"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["prediction"] != "" for r in rows] == [True, False, False, True]
+    assert "smaller than the 64×64 px" in rows[1]["note"]
+    assert "2 of 4 images have no prediction" in capsys.readouterr().err
+
+    # without it, the first bad image stops the run and nothing is written
+    out.unlink()
+    assert main(["predict", str(models["resnet"]), *images, "--out", str(out), "--no-progress"]) == 2
+    assert not out.exists()
+
+
+def test_keep_going_is_for_images_only(models, tmp_path, capsys):
+    structure = tmp_path / "ch4.xyz"
+    from ase.build import molecule
+    from ase.io import write
+
+    write(structure, molecule("CH4"))
+    assert main(["predict", str(models["pet0"]), str(structure), "--out", str(tmp_path / "o.xyz"), "--keep-going"]) == 2
+    assert "--keep-going applies to wallpaper images" in capsys.readouterr().err

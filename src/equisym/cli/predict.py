@@ -62,6 +62,9 @@ def add_parser(sub) -> None:
     p.add_argument("--num-points", type=int, default=None, help="meshes: points sampled per mesh (default: the model's data.num_points)")
     p.add_argument("--plot", nargs="?", const="", default=None, metavar="DIR",
                    help="images: write a figure per image (cell and symmetry elements) into DIR (default: OUT without suffix + '_plots')")
+    p.add_argument("--keep-going", action="store_true",
+                   help="images: an image that cannot be read or analysed gets a row with no prediction and the reason in the "
+                        "note column, instead of stopping the run (a warning counts them)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
 
@@ -145,6 +148,8 @@ def run(args: argparse.Namespace) -> None:
         raise EquisymError("--aux is the ECSE auxiliary model: use it with --ecse")
     if args.plot is not None and task != "wallpaper-classification":
         raise EquisymError("--plot applies to wallpaper images")
+    if args.keep_going and task != "wallpaper-classification":
+        raise EquisymError("--keep-going applies to wallpaper images")
     if args.batch_size is not None and args.batch_size < 1:
         raise EquisymError(f"--batch-size must be a positive integer, got {args.batch_size}")
     out = check_output_path(args.out, _OUT_SUFFIXES[task])
@@ -249,27 +254,56 @@ def _wallpaper(args, model_path, inputs, out, device, show) -> None:
             raise EquisymError(f"--plot {plot_dir} exists and is not a folder")
         if not os.path.isdir(os.path.dirname(os.path.abspath(plot_dir))):
             raise EquisymError(f"--plot {plot_dir}: its parent folder does not exist")
-    images = [read_image(p) for p in inputs]  # every image checked before any work
-    results, batch = [], args.batch_size or 32
+    failed: dict[int, str] = {}  # --keep-going: input index -> why it has no prediction
+    images = []
+    for i, path in enumerate(inputs):  # every image read and checked before any work
+        try:
+            images.append(read_image(path))
+        except EquisymError as err:
+            if not args.keep_going:
+                raise
+            images.append(None)
+            failed[i] = str(err)
+    results: list = [None] * len(inputs)
+    batch = args.batch_size or 32
     for start in progress(range(0, len(images), batch), "predict", show, unit="batch"):
-        chunk = list(range(start, min(start + batch, len(images))))
+        chunk = [i for i in range(start, min(start + batch, len(images))) if i not in failed]
         analyses = []
         for i in chunk:
             try:
                 analyses.append(detect(images[i], inputs[i]))
-            except EquisymError:
-                if classifier is None:
+            except EquisymError as err:
+                if classifier is None and not args.keep_going:
                     raise
+                if classifier is None:
+                    failed[i] = str(err)
                 analyses.append(None)  # a trained model still classifies it; no lattice reported
         if classifier is None:
-            results.extend(analyses)
-        else:
-            results.extend(classify(classifier, [images[i] for i in chunk], [inputs[i] for i in chunk], analyses))
+            for i, analysis in zip(chunk, analyses):
+                results[i] = analysis
+        elif chunk:
+            try:
+                batch_results = classify(classifier, [images[i] for i in chunk], [inputs[i] for i in chunk], analyses)
+            except EquisymError:
+                if not args.keep_going:
+                    raise
+                batch_results = []  # one image of the batch is refused (e.g. too small): classify them one by one
+                for i, analysis in zip(chunk, analyses):
+                    try:
+                        batch_results.extend(classify(classifier, [images[i]], [inputs[i]], [analysis]))
+                    except EquisymError as err:
+                        failed[i] = str(err)
+                        batch_results.append(None)
+            for i, r in zip(chunk, batch_results):
+                results[i] = r
     last = "p" if classifier is not None else "score"
     header = ["input", "prediction", "confidence", "a_px", "b_px", "gamma_deg", "a_x", "a_y", "b_x", "b_y", *OPERATIONS,
               *[f"{last}_{g}" for g in PLANE_GROUP_SYMBOLS], "note"]
     rows, unperiodic = [], 0
-    for path, r in zip(inputs, results):
+    for i, (path, r) in enumerate(zip(inputs, results)):
+        if i in failed:
+            rows.append([path, "", float("nan"), *[float("nan")] * (len(header) - 4), failed[i]])
+            continue
         if r.lattice is not None:
             a, b = np.asarray(r.lattice, float)
             cosg = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
@@ -287,12 +321,17 @@ def _wallpaper(args, model_path, inputs, out, device, show) -> None:
 
         os.makedirs(plot_dir, exist_ok=True)
         for path, image, r in zip(inputs, images, results):
+            if r is None:  # --keep-going: nothing to draw
+                continue
             stem = os.path.splitext(os.path.basename(path))[0]
             plot_wallpaper(os.path.join(plot_dir, f"{stem}.png"), image, r, title=f"{os.path.basename(path)}: {r.prediction} ({r.confidence:.2f})")
     _write_csv(out, header, rows)
+    if failed:
+        print(f"warning: {len(failed)} of {len(inputs)} images have no prediction (--keep-going; the note column says why)",
+              file=sys.stderr)
     if unperiodic:
         print(f"warning: the detector found no lattice in {unperiodic} of {len(inputs)} images; their predictions assume a "
               "periodic image (see the note column)", file=sys.stderr)
     what = "wallpaper-detector" if classifier is None else classifier.kind
-    print(f"wrote {out}: wallpaper groups of {len(inputs)} images ({what}{', ' + str(device) if classifier is not None else ''})"
+    print(f"wrote {out}: wallpaper groups of {len(inputs) - len(failed)} images{f' ({len(failed)} without)' if failed else ''} ({what}{', ' + str(device) if classifier is not None else ''})"
           + (f"; figures in {plot_dir}" if plot_dir else ""))
