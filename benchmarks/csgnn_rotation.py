@@ -22,7 +22,7 @@ Options: ``--models csgnn:small pointnet:small ...``, ``--train-rotations z`` (s
 ``--quick`` (a smoke test, results written to --runs), ``--finished-only`` (record the finished
 runs of the grid, train nothing: for a grid trained in pieces), ``--keep-recorded`` (also count
 the runs already in the result file, measured with the same settings, whose run folders are
-elsewhere: for a grid trained on several machines). Finished runs (``metrics.json`` present) are reused,
+elsewhere: for a grid trained on several machines). Finished runs (``metrics.json`` present) are reused, stopped ones (``last.ckpt`` only) resume from their last epoch,
 and the result file is rewritten after every run (``complete: false`` until the grid is done).
 Writes benchmarks/results/csgnn_rotation.json and .png; run folders go to --runs.
 """
@@ -121,8 +121,8 @@ def main() -> None:
                     continue
                 elif args.finished_only:
                     continue
-                else:
-                    metrics = train(base, out, overrides)
+                else:  # a run stopped earlier (last.ckpt, no metrics.json) continues from its last epoch
+                    metrics = train(base, out, overrides, resume=(out / "last.ckpt").exists())
                 tr = metrics["training"]
                 row = {"model": spec, "seed": seed, "train_rotation": rot, **metrics["protocols"],
                        "epochs": tr["epochs"], "wall_time_s": tr["wall_time_s"],
