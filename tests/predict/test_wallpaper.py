@@ -217,8 +217,15 @@ def test_keep_going_writes_a_row_for_every_image(models, pngs, tmp_path, capsys)
     assert "smaller than the 64×64 px" in rows[1]["note"]
     assert "2 of 4 images have no prediction" in capsys.readouterr().err
 
-    # without it, the first bad image stops the run and nothing is written
+    # every image bad: an error, not a table of failures
     out.unlink()
+    bad = [str(tmp_path / "flat.png"), str(tmp_path / "broken.png")]
+    assert main(["predict", "wallpaper-detector", *bad, "--out", str(out), "--keep-going", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "none of the 2 images could be predicted (the first: " in err and "flat.png" in err and err.count("\n") == 0, err
+    assert not out.exists()
+
+    # without it, the first bad image stops the run and nothing is written
     assert main(["predict", str(models["resnet"]), *images, "--out", str(out), "--no-progress"]) == 2
     assert not out.exists()
 

@@ -296,6 +296,9 @@ def _wallpaper(args, model_path, inputs, out, device, show) -> None:
                         batch_results.append(None)
             for i, r in zip(chunk, batch_results):
                 results[i] = r
+    if len(failed) == len(inputs):  # --keep-going, and nothing to keep: an error, not an empty table
+        first = failed[min(failed)]
+        raise EquisymError(f"none of the {len(inputs)} images could be predicted (the first: {first})")
     last = "p" if classifier is not None else "score"
     header = ["input", "prediction", "confidence", "a_px", "b_px", "gamma_deg", "a_x", "a_y", "b_x", "b_y", *OPERATIONS,
               *[f"{last}_{g}" for g in PLANE_GROUP_SYMBOLS], "note"]
