@@ -273,11 +273,11 @@ def _wallpaper(args, model_path, inputs, out, device, show) -> None:
             try:
                 analyses.append(detect(images[i], inputs[i]))
             except EquisymError as err:
-                if classifier is None and not args.keep_going:
-                    raise
-                if classifier is None:
+                if classifier is None:  # the detector has nothing to report: stop, or (--keep-going) note why
+                    if not args.keep_going:
+                        raise
                     failed[i] = str(err)
-                analyses.append(None)  # a trained model still classifies it; no lattice reported
+                analyses.append(None)  # a trained classifier still classifies it (no lattice reported)
         if classifier is None:
             for i, analysis in zip(chunk, analyses):
                 results[i] = analysis
