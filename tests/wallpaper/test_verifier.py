@@ -73,3 +73,44 @@ def test_noise_corrected_scores_survive_noise():
     assert analyse(gen.sample(0).image, noise_corrected=True).reliability > 0.9  # and clean images keep it
     with pytest.raises(EquisymError, match="lost in noise"):
         analyse(rng.random((96, 96)), lattice=np.array([[16.0, 0.0], [0.0, 16.0]]), noise_corrected=True)
+
+
+def _rotate_grid(T: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``T(R⁻¹ u)`` on the ``N × N`` grid of fractional coordinates (R integer, det ±1)."""
+    N = T.shape[0]
+    i, j = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
+    Rinv = np.rint(np.linalg.inv(R)).astype(np.int64)
+    return T[np.mod(Rinv[0, 0] * i + Rinv[0, 1] * j, N), np.mod(Rinv[1, 0] * i + Rinv[1, 1] * j, N)]
+
+
+def test_snr_weighting_commutes_with_lattice_isometries():
+    """The SNR weight depends on the Cartesian length of the spatial frequency only, so filtering
+    two noisy halves and then applying a lattice isometry equals applying it first (a symmetry of
+    the pattern stays one of the filtered halves). A weight that depends on one fractional
+    frequency axis (not an isometry invariant) fails the same check. Without noise the halves
+    pass unchanged."""
+    from equisym.generate.wallpaper.verify import snr_weighted_halves
+
+    rng = np.random.default_rng(0)
+    N = 24
+    T1 = rng.standard_normal((N, N))
+    T1 = np.fft.ifft2(np.fft.fft2(T1) * np.exp(-0.05 * np.add.outer(np.fft.fftfreq(N, 1 / N) ** 2, np.fft.fftfreq(N, 1 / N) ** 2))).real
+    T2 = T1 + 0.5 * rng.standard_normal((N, N))
+    T1 = T1 + 0.5 * rng.standard_normal((N, N))
+    for basis, R in [
+        (np.array([[10.0, 0.0], [0.0, 10.0]]), np.array([[0, -1], [1, 0]])),  # square: 90° rotation
+        (np.array([[10.0, 0.0], [-5.0, 5.0 * np.sqrt(3)]]), np.array([[0, -1], [1, -1]])),  # hexagonal: 120°
+        (np.array([[10.0, 0.0], [0.0, 10.0]]), np.array([[0, 1], [1, 0]])),  # square: diagonal mirror
+    ]:
+        assert np.allclose(R.T @ (basis @ basis.T) @ R, basis @ basis.T)  # R is an isometry of the lattice
+        F1, F2 = snr_weighted_halves(T1, T2, basis)
+        G1, G2 = snr_weighted_halves(_rotate_grid(T1, R), _rotate_grid(T2, R), basis)
+        assert np.allclose(G1, _rotate_grid(F1, R), atol=1e-10) and np.allclose(G2, _rotate_grid(F2, R), atol=1e-10)
+        assert not np.allclose(F1, T1 - T1.mean(), atol=1e-3)  # the noise was filtered
+    # a weight along the first fractional frequency axis only does not commute with the 90° rotation
+    f = np.fft.fftfreq(N, 1 / N)
+    one_axis = lambda T: np.fft.ifft2(np.fft.fft2(T) * np.exp(-0.02 * f[:, None] ** 2)).real  # noqa: E731
+    R = np.array([[0, -1], [1, 0]])
+    assert not np.allclose(one_axis(_rotate_grid(T1, R)), _rotate_grid(one_axis(T1), R), atol=1e-3)
+    clean, _ = snr_weighted_halves(T2, T2.copy(), np.array([[10.0, 0.0], [0.0, 10.0]]))
+    assert np.allclose(clean, T2 - T2.mean(), atol=1e-10)

@@ -64,7 +64,13 @@ __all__ = [
     "DETECTOR_THRESHOLD",
     "DETECTOR_TOLERANCE",
     "detector_analysis",
+    "snr_weighted_halves",
+    "DETECTOR_VERSION",
 ]
+
+#: Version of the detector's features (:func:`detector_analysis`); caches of its scores key on it.
+#: 2: noise floor removed from the autocorrelation, SNR-weighted split-half correlations.
+DETECTOR_VERSION = 2
 
 #: Score above which an operation (or every operation of a group) counts as present.
 DEFAULT_THRESHOLD = 0.9
@@ -103,12 +109,22 @@ def reduce_basis(lattice: np.ndarray) -> np.ndarray:
 
 
 def _autocorrelation(image: np.ndarray) -> np.ndarray:
-    """Normalised autocorrelation (overlap-corrected), centred: ``A[H-1+dy, W-1+dx]``."""
+    """Normalised autocorrelation (overlap-corrected), centred: ``A[H-1+dy, W-1+dx]``, of the
+    image with its white-noise floor removed from the power spectrum.
+
+    A periodic pattern puts its power in Bragg peaks; white noise spreads a flat floor over
+    every frequency, whose fluctuations become spurious autocorrelation peaks. The floor is
+    estimated robustly as the median power over ln 2 (the mean of an exponential law) and
+    subtracted twice over (spectral subtraction with over-subtraction, clipped at zero): on
+    noisy 64 px images (σ = 0.3) this raised the detector by 1–3 % per source, and clean
+    images keep their spectrum (their median power is far below their peaks)."""
     x = image.astype(np.float64)
     x = x - x.mean()
     H, W = x.shape
     F = np.fft.rfft2(x, s=(2 * H, 2 * W))
-    ac = np.fft.irfft2(np.abs(F) ** 2, s=(2 * H, 2 * W))
+    power = np.abs(F) ** 2
+    power = np.maximum(power - 2.0 * np.median(power) / np.log(2.0), 0.0)
+    ac = np.fft.irfft2(power, s=(2 * H, 2 * W))
     ones = np.fft.rfft2(np.ones_like(x), s=(2 * H, 2 * W))
     overlap = np.fft.irfft2(np.abs(ones) ** 2, s=(2 * H, 2 * W))
     ac = np.fft.fftshift(ac / np.maximum(overlap, 1.0))
@@ -284,6 +300,39 @@ def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1,
         yield R, np.fft.ifft2(P).real / norm
 
 
+def snr_weighted_halves(T1: np.ndarray, T2: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both cell averages filtered by ``sqrt(w(|k|))``, ``w = S / (S + N)`` the share of pattern
+    in each shell of spatial frequency ``|k|``: a Wiener weight estimated from the halves
+    themselves, ``S`` from their cross-spectrum ``Re X₁ X̄₂`` (noise-free in expectation) and
+    ``N`` from ``|X₁ − X₂|² / 2`` (pattern-free). Noise is white, a pattern is not, so the
+    weight keeps the frequencies the pattern lives in and drops the rest; without noise
+    ``w ≈ 1``. ``|k|`` is the Cartesian length (metric of ``basis``), so the filter commutes with
+    every isometry of the lattice: a symmetry of the pattern stays one of the filtered halves.
+
+    Shapes:
+        - T1, T2: ``(N, N)`` on the grid of ``basis`` (rows a, b in pixels); returns two ``(N, N)``.
+    """
+    n = T1.shape[0]
+    X1, X2 = np.fft.fft2(T1 - T1.mean()), np.fft.fft2(T2 - T2.mean())
+    B = np.asarray(basis, float).T
+    Ginv = np.linalg.inv(B.T @ B)  # reciprocal metric: |k|² = (p, q) G⁻¹ (p, q)ᵀ
+    p, q = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    # frequencies are defined modulo n: take the shortest representative, so that the length is
+    # invariant under every isometry acting on the discrete grid (hexagonal ones included)
+    k2 = np.min(
+        [Ginv[0, 0] * (p + n * s) ** 2 + 2 * Ginv[0, 1] * (p + n * s) * (q + n * t) + Ginv[1, 1] * (q + n * t) ** 2
+         for s in (-1, 0) for t in (-1, 0)],
+        axis=0,
+    )
+    k = np.sqrt(np.maximum(k2, 0.0))
+    shell = np.rint(k / np.sqrt(min(Ginv[0, 0], Ginv[1, 1]))).astype(np.int64).ravel()
+    pattern = np.maximum(np.bincount(shell, (X1 * np.conj(X2)).real.ravel()), 0.0)
+    noise = np.bincount(shell, (np.abs(X1 - X2) ** 2).ravel()) / 2
+    w = pattern / np.maximum(pattern + noise, 1e-300)
+    h = np.sqrt(w)[shell].reshape(n, n)
+    return np.fft.ifft2(X1 * h).real, np.fft.ifft2(X2 * h).real
+
+
 def split_correlations(
     T1: np.ndarray, T2: np.ndarray, rotations: list[np.ndarray], upsample: int = 2
 ) -> tuple[dict, float]:
@@ -422,9 +471,10 @@ def analyse(
         threshold: group-score threshold for "symmetry present".
         tol: relative tolerance of the metric when deciding which isometries the lattice has.
         noise_corrected: score operations with :func:`split_correlations` on the two halves of
-            a checkerboard of unit cells (scores ≈ 1 for a true symmetry at any noise level;
-            ``reliability`` in the result) instead of the self-correlation of the whole image's
-            cell average (scores ≈ ρ under noise).
+            a checkerboard of unit cells, filtered by :func:`snr_weighted_halves` (scores ≈ 1
+            for a true symmetry at any noise level; ``reliability`` in the result, from the
+            unfiltered halves) instead of the self-correlation of the whole image's cell average
+            (scores ≈ ρ under noise).
 
     Raises:
         EquisymError: no lattice found; with ``noise_corrected``, halves that do not correlate
@@ -442,14 +492,15 @@ def analyse(
         N = _bins(basis)
     reliability = 1.0
     if noise_corrected:
-        T = cell_average(img, basis, N, parity=0)
+        T, T2 = cell_average(img, basis, N, parity=0), cell_average(img, basis, N, parity=1)
         rotations = _lattice_isometries(np.asarray(basis, float).T, tol=tol)
-        split, reliability = split_correlations(T, cell_average(img, basis, N, parity=1), rotations)
+        _, reliability = split_correlations(T, T2, [np.eye(2, dtype=np.int64)], upsample=1)
         if reliability < MIN_RELIABILITY:
             raise EquisymError(
                 f"the pattern is lost in noise: two halves of the image agree only to {reliability:.2f} "
                 f"(need ≥ {MIN_RELIABILITY})"
             )
+        split, _ = split_correlations(*snr_weighted_halves(T, T2, basis), rotations)
         scores, best, C = group_scores(T, basis, tol, correlations=split)
     else:
         T = cell_average(img, basis, N)

@@ -33,6 +33,7 @@ from equisym.data.wallpaper import read_wallpaper_h5
 from equisym.errors import EquisymError
 from equisym.files import atomic_output
 from equisym.generate.wallpaper import GENERATOR_VERSION, SOURCES, WallpaperGenerator, safe_name
+from equisym.generate.wallpaper.verify import DETECTOR_VERSION
 from equisym.geometry.plane_groups import HIERARCHY, PLANE_GROUP_SYMBOLS, ROTATION_ORDERS
 from equisym.nn.registry import build_model, expand_model_section
 from equisym.train.config import RunConfig
@@ -194,7 +195,7 @@ def _generate(cfg: WallpaperDataConfig, source: str, seed: int, start: int, n: i
 
 
 def _features(cfg: WallpaperDataConfig, images: np.ndarray, tag: str) -> np.ndarray:
-    key = {"tag": tag, "features": "detector", "digest": hashlib.sha1(images.tobytes()).hexdigest()}
+    key = {"tag": tag, "features": "detector", "detector": DETECTOR_VERSION, "digest": hashlib.sha1(images.tobytes()).hexdigest()}
     path = _cache_path(cfg, "scores", key)
     cached = _load_npz(path, "features")
     if cached is not None:
@@ -450,6 +451,8 @@ class WallpaperClassification(Task):
         metrics["test_sizes"] = scored
         if not data_path:  # generated test images: the same seed gives other images in another version
             metrics["generator_version"] = GENERATOR_VERSION
+        if datamodule.uses_scores:  # the features depend on the detector's version
+            metrics["detector_version"] = DETECTOR_VERSION
         return metrics
 
 
