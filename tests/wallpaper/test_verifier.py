@@ -114,3 +114,22 @@ def test_snr_weighting_commutes_with_lattice_isometries():
     assert not np.allclose(one_axis(_rotate_grid(T1, R)), _rotate_grid(one_axis(T1), R), atol=1e-3)
     clean, _ = snr_weighted_halves(T2, T2.copy(), np.array([[10.0, 0.0], [0.0, 10.0]]))
     assert np.allclose(clean, T2 - T2.mean(), atol=1e-10)
+
+
+def test_centred_lattice_given_under_noise():
+    """A centred group's conventional cell, given with a noisy image, is reduced to the primitive
+    cell by the noise-corrected centring test (a plain self-correlation falls below the threshold
+    with the noise and kept the conventional cell, where the centring is no lattice translation)."""
+    from equisym.generate.wallpaper.verify import detector_analysis
+
+    rng = np.random.default_rng(1)
+    correct = 0
+    for name in ("cm", "cmm"):
+        gen = WallpaperGenerator([name], "photos", size=96, seed=4, cell=(12, 24))
+        for i in range(4):
+            s = gen.sample(i)
+            noisy = s.image / 255.0 + rng.normal(0.0, 0.3, s.image.shape)
+            result = detector_analysis(noisy, lattice=s.lattice)
+            assert np.isclose(abs(np.linalg.det(result.lattice)), abs(np.linalg.det(s.lattice)) / 2, rtol=1e-6)
+            correct += result.label == s.label
+    assert correct >= 7, f"{correct}/8 centred images named right with their lattice given"

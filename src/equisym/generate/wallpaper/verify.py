@@ -487,7 +487,7 @@ def analyse(
     if lattice is not None:
         # a conventional centred cell is not primitive: reduce to the primitive cell if the
         # image is also periodic under the centring (½, ½)
-        basis = _primitive_if_centred(img, basis, N or _bins(basis))
+        basis = _primitive_if_centred(img, basis, N or _bins(basis), noise_corrected, threshold)
     if N is None:
         N = _bins(basis)
     reliability = 1.0
@@ -538,12 +538,25 @@ def verify_label(image: np.ndarray, label: int, lattice: np.ndarray, N: int | No
     return float(scores[label]), _excess(C, best[label], 2 * N)
 
 
-def _primitive_if_centred(img: np.ndarray, basis: np.ndarray, N: int) -> np.ndarray:
+def _primitive_if_centred(
+    img: np.ndarray, basis: np.ndarray, N: int, noise_corrected: bool = False, threshold: float = DEFAULT_THRESHOLD
+) -> np.ndarray:
+    """The primitive cell ``(a, (a + b) / 2)`` when the image is also periodic under the centring
+    ``(½, ½)`` of the given cell (correlation above ``threshold``), else ``basis``. With
+    ``noise_corrected``, the correlation is the split-half one of :func:`analyse` (the halves
+    SNR-weighted, divided by their agreement), which noise does not lower."""
     half = 0.5 * (basis[0] + basis[1])
-    T = cell_average(img, basis, N)
-    x = T - T.mean()
-    shifted = np.roll(x, (-N // 2, -N // 2), axis=(0, 1))
-    if np.sum(x * shifted) / (np.sum(x * x) + 1e-12) > DEFAULT_THRESHOLD:
+    shift = (-N // 2, -N // 2)
+    if noise_corrected:
+        x1, x2 = snr_weighted_halves(cell_average(img, basis, N, parity=0), cell_average(img, basis, N, parity=1), basis)
+        agreement = float(np.sum(x1 * x2))
+        centring = 0.5 * float(np.sum(x1 * np.roll(x2, shift, axis=(0, 1))) + np.sum(x2 * np.roll(x1, shift, axis=(0, 1))))
+        score = centring / agreement if agreement > 0 else -1.0
+    else:
+        x = cell_average(img, basis, N)
+        x = x - x.mean()
+        score = float(np.sum(x * np.roll(x, shift, axis=(0, 1))) / (np.sum(x * x) + 1e-12))
+    if score > threshold:
         return reduce_basis(np.stack([basis[0], half]))
     return basis
 
