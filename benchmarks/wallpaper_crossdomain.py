@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from _common import REPO, write_json, write_result
 from equisym.generate.wallpaper import GENERATOR_VERSION
+from equisym.generate.wallpaper.verify import DETECTOR_VERSION
 
 DEFAULT_CLASSICAL_CONFIG = "configs/wallpaper-symcorr.yaml"
 """The detector sees the image models' test images (48 px crops) unless told otherwise."""
@@ -138,7 +139,8 @@ def main() -> None:
                 spec = f"classical:{source}:{images_of}"
             spec += suffix
             saved = REPO / args.out / f"classical-{source}-{images_of}{suffix}.json"  # reused like a run's metrics.json
-            if not saved.exists():
+            stale = saved.exists() and json.loads(saved.read_text()).get("detector_version") != DETECTOR_VERSION
+            if not saved.exists() or stale:
                 result = classical(args.classical_config, [f"data.train_source={source}", *args.override])
                 for extra in args.extra_sources:
                     # the extra source's own settings come last: they win over --override (sparse dots need large cells)
@@ -148,6 +150,7 @@ def main() -> None:
                     result["failed"][extra] = more["failed"][extra]
                     result["wall_time_s"] += more["wall_time_s"]
                 result["generator_version"] = GENERATOR_VERSION
+                result["detector_version"] = DETECTOR_VERSION
                 write_json(saved, result)
             summary["runs"][spec] = {"model": "classical detector (training-free)", "test_images_of": args.classical_config,
                                      "overrides": args.override, **json.loads(saved.read_text())}
@@ -187,6 +190,7 @@ def main() -> None:
             "training": m.get("training"),
             "test_size": m.get("test_size"),
             "generator_version": m.get("generator_version"),  # None: a run from before it was recorded (version ≤ 4)
+            **({"detector_version": m["detector_version"]} if "detector_version" in m else {}),  # score models' features
             "run_dir": os.path.relpath(out, REPO),
         }
         print(spec, json.dumps({"accuracy": m["accuracy"], "noise": m["noise"]}), flush=True)
