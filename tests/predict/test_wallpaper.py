@@ -238,3 +238,30 @@ def test_keep_going_is_for_images_only(models, tmp_path, capsys):
     write(structure, molecule("CH4"))
     assert main(["predict", str(models["pet0"]), str(structure), "--out", str(tmp_path / "o.xyz"), "--keep-going"]) == 2
     assert "--keep-going applies to wallpaper images" in capsys.readouterr().err
+
+
+def test_score_model_from_another_detector_version_is_flagged(models, pngs, tmp_path, capsys):
+    """A score model's file records the detector version of its training features; predicting
+    with another version's features (here a file that records none: version 1) warns, a file
+    saved by the training module now does not."""
+    from pathlib import Path
+
+    import torch
+
+    from equisym.config import load_yaml
+    from equisym.generate.wallpaper.verify import DETECTOR_VERSION
+    from equisym.train.task import load_config
+    from equisym.train.tasks.wallpaper import WallpaperModule
+
+    image = str(pngs[0][0])
+    assert main(["predict", str(models["scores"]), image, "--out", str(tmp_path / "old.csv"), "--no-progress"]) == 0
+    assert f"detector version 1; this equisym computes version {DETECTOR_VERSION}" in capsys.readouterr().err
+
+    _, cfg = load_config(load_yaml(Path(__file__).resolve().parents[2] / "configs/wallpaper-scores.yaml"), [])
+    module = WallpaperModule(cfg)
+    checkpoint = {"state_dict": {f"model.{k}": v for k, v in module.model.state_dict().items()}}
+    module.on_save_checkpoint(checkpoint)  # what Lightning calls when it saves best.ckpt / last.ckpt
+    assert checkpoint["equisym"]["features"] == {"detector_version": DETECTOR_VERSION}
+    torch.save(checkpoint, tmp_path / "current.ckpt")
+    assert main(["predict", str(tmp_path / "current.ckpt"), image, "--out", str(tmp_path / "new.csv"), "--no-progress"]) == 0
+    assert "detector version" not in capsys.readouterr().err

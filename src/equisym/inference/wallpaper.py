@@ -203,12 +203,15 @@ class WallpaperClassifier:
 
     Attributes:
         network: the model; kind: its registry name; input_side: the square side (pixels) an
-            image model sees (None for the score model).
+            image model sees (None for the score model); detector_version: for the score model,
+            the detector version its features came from in training (1 for files that do not
+            record it), None for image models.
     """
 
     network: torch.nn.Module
     kind: str
     input_side: int | None
+    detector_version: int | None = None
 
 
 def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu") -> WallpaperClassifier:
@@ -226,11 +229,14 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise EquisymError(f"{path} is a model file of the '{mf.task}' task, not a wallpaper classifier")
     kind = str(mf.model["name"])
     data = mf.config.get("data") or {}
-    side = None
+    side = version = None
     if kind != "wallpaper-scores":
         size, crop = int(data.get("size", 128)), data.get("crop")
         side = int(min(int(crop), size)) if crop else size
-    return WallpaperClassifier(build_trained_model(mf).to(dev), kind, side)
+    else:
+        features = (mf.checkpoint.get("equisym") or {}).get("features") or {}
+        version = int(features.get("detector_version", 1))
+    return WallpaperClassifier(build_trained_model(mf).to(dev), kind, side, version)
 
 
 def _probabilities(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -349,6 +349,13 @@ class WallpaperModule(TaskModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """A score model's file also records the detector version of its features
+        (``equisym.features.detector_version``): ``equisym predict`` warns when it differs."""
+        super().on_save_checkpoint(checkpoint)
+        if not self.is_image:
+            checkpoint["equisym"]["features"] = {"detector_version": DETECTOR_VERSION}
+
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
         if stage == "train" and self.is_image and self.cfg.data.augment and not self.cfg.data.stream:  # a stream augments itself
