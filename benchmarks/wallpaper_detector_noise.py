@@ -10,18 +10,23 @@ cells ``--cell``, generator seed ``--seed``), plus Gaussian noise of std σ (int
   two is what lattice estimation costs.
 
 The result records ``detector_version``; running this script on an older commit (copy it there)
-measures an older detector on the same images::
+measures an older detector on the same images. A bar chart (``wallpaper_detector_noise.png``)
+shows the accuracy per source and σ, beside the true-lattice accuracy and beside the result files
+given with ``--compare`` (the same benchmark, e.g. an older detector)::
 
-    OMP_NUM_THREADS=1 python benchmarks/wallpaper_detector_noise.py --n 340 --seed 3003
+    OMP_NUM_THREADS=1 python benchmarks/wallpaper_detector_noise.py --n 340 --seed 3003 \
+        --compare benchmarks/results/wallpaper_detector_noise_v1.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
-from _common import write_result
+from _common import RESULTS, write_result
 from tqdm import tqdm
 
 from equisym.errors import EquisymError
@@ -45,7 +50,9 @@ def main() -> None:
     parser.add_argument("--cell", nargs=2, type=float, default=[8.0, 20.0])
     parser.add_argument("--seed", type=int, default=3003, help="generator seed (not one the classifiers train or test on)")
     parser.add_argument("--noise-seed", type=int, default=5)
+    parser.add_argument("--compare", nargs="*", default=[], help="result files of this benchmark to draw beside (e.g. an older detector)")
     args = parser.parse_args()
+    others = [json.loads(Path(f).read_text()) for f in args.compare]  # read first: a bad path fails before the work
 
     results: dict = {}
     for source in args.sources:
@@ -65,14 +72,41 @@ def main() -> None:
             counts["seconds"] = round(time.perf_counter() - start, 1)
             results.setdefault(source, {})[str(sigma)] = counts
             print(source, sigma, counts, flush=True)
-    write_result(
-        "wallpaper_detector_noise",
-        {
-            "settings": {**vars(args), "generator_version": GENERATOR_VERSION},
-            "detector_version": getattr(verify, "DETECTOR_VERSION", 1),
-            "results": results,
-        },
-    )
+    result = {
+        "settings": {**vars(args), "generator_version": GENERATOR_VERSION},
+        "detector_version": getattr(verify, "DETECTOR_VERSION", 1),
+        "results": results,
+    }
+    write_result("wallpaper_detector_noise", result)
+    _plot([*others, result], RESULTS / "wallpaper_detector_noise.png")
+
+
+def _plot(runs: list[dict], path: Path) -> None:
+    """Grouped bars: one group per (source, σ), one bar per detector version, and the last
+    run's accuracy with the true lattice given (hatched)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [(src, g) for src, r in runs[-1]["results"].items() for g in r]
+    bars = [(f"detector version {r['detector_version']}", r, "correct") for r in runs]
+    bars.append((f"version {runs[-1]['detector_version']}, true lattice given", runs[-1], "correct_true_lattice"))
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(cols), 3.8))
+    width = 0.8 / len(bars)
+    n = runs[-1]["settings"]["n"]
+    for j, (label, run, key) in enumerate(bars):
+        acc = [100 * run["results"].get(src, {}).get(g, {}).get(key, 0) / n for src, g in cols]
+        ax.bar([i + j * width for i in range(len(cols))], acc, width, label=label, hatch="//" if key != "correct" else None)
+    ax.set_xticks([i + width * (len(bars) - 1) / 2 for i in range(len(cols))], [f"{src}\nσ = {g}" for src, g in cols], fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(80, 100)
+    ax.legend(fontsize=7, loc="lower left")
+    settings = runs[-1]["settings"]
+    ax.set_title(f"wallpaper detector: {n} images per source, {settings['size']} px, seed {settings['seed']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
