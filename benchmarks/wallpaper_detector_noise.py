@@ -101,9 +101,9 @@ def _plot(runs: list[dict], path: Path) -> None:
     ax.set_xticks([i + width * (len(bars) - 1) / 2 for i in range(len(cols))], [f"{src}\nσ = {g}" for src, g in cols], fontsize=8)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(80, 100)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(bars), frameon=False)
     settings = runs[-1]["settings"]
-    ax.set_title(f"wallpaper detector: {n} images per source, {settings['size']} px, seed {settings['seed']}", fontsize=9)
+    ax.set_title(f"wallpaper detector: {n} images per source, {settings['size']} px, seed {settings['seed']}", fontsize=9, pad=22)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
