@@ -241,9 +241,9 @@ def test_keep_going_is_for_images_only(models, tmp_path, capsys):
 
 
 def test_score_model_from_another_detector_version_is_flagged(models, pngs, tmp_path, capsys):
-    """A score model's file records the detector version of its training features; predicting
-    with another version's features (here a file that records none: version 1) warns, a file
-    saved by the training module now does not."""
+    """A score model's file records the detector version of its training features; predicting or
+    evaluating with another version's features (here a file that records none: version 1) warns,
+    a file saved by the training module now does not."""
     from pathlib import Path
 
     import torch
@@ -264,4 +264,11 @@ def test_score_model_from_another_detector_version_is_flagged(models, pngs, tmp_
     assert checkpoint["equisym"]["features"] == {"detector_version": DETECTOR_VERSION}
     torch.save(checkpoint, tmp_path / "current.ckpt")
     assert main(["predict", str(tmp_path / "current.ckpt"), image, "--out", str(tmp_path / "new.csv"), "--no-progress"]) == 0
+    assert "detector version" not in capsys.readouterr().err
+    # `equisym eval` reads model files through load_trained: the same warning, once per file
+    from equisym.train.checkpoint import load_trained
+
+    load_trained(models["scores"])
+    assert capsys.readouterr().err.count("detector version 1;") == 1
+    load_trained(tmp_path / "current.ckpt")
     assert "detector version" not in capsys.readouterr().err

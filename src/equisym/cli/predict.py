@@ -244,15 +244,13 @@ def _wallpaper(args, model_path, inputs, out, device, show) -> None:
     from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS
     from equisym.inference.images import read_image
     from equisym.inference.outputs import progress
-    from equisym.inference.wallpaper import DETECTOR, OPERATIONS, classify, detect, load_classifier
+    from equisym.inference.wallpaper import DETECTOR, OPERATIONS, classify, detect, load_classifier, stale_features_warning
 
     classifier = None if model_path == DETECTOR else load_classifier(model_path, device)
     if classifier is not None and classifier.detector_version is not None:
-        from equisym.generate.wallpaper.verify import DETECTOR_VERSION
-
-        if classifier.detector_version != DETECTOR_VERSION:
-            print(f"warning: {model_path} was trained on the scores of detector version {classifier.detector_version}; this "
-                  f"equisym computes version {DETECTOR_VERSION}, so its accuracy may not hold: retrain it", file=sys.stderr)
+        warning = stale_features_warning(classifier.detector_version)
+        if warning:
+            print(f"warning: {model_path}: {warning}", file=sys.stderr)
     plot_dir = None
     if args.plot is not None:
         plot_dir = args.plot or os.path.splitext(str(out))[0] + "_plots"

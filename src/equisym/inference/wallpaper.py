@@ -44,6 +44,8 @@ __all__ = [
     "WallpaperClassifier",
     "load_classifier",
     "classify",
+    "trained_detector_version",
+    "stale_features_warning",
 ]
 
 DETECTOR = "wallpaper-detector"
@@ -234,9 +236,25 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
         size, crop = int(data.get("size", 128)), data.get("crop")
         side = int(min(int(crop), size)) if crop else size
     else:
-        features = (mf.checkpoint.get("equisym") or {}).get("features") or {}
-        version = int(features.get("detector_version", 1))
+        version = trained_detector_version(mf)
     return WallpaperClassifier(build_trained_model(mf).to(dev), kind, side, version)
+
+
+def trained_detector_version(model_file) -> int:
+    """The detector version whose scores a ``wallpaper-scores`` model file was trained on
+    (recorded as ``equisym.features.detector_version``; 1 for files that do not record it)."""
+    features = (model_file.checkpoint.get("equisym") or {}).get("features") or {}
+    return int(features.get("detector_version", 1))
+
+
+def stale_features_warning(detector_version: int) -> str | None:
+    """The warning for a score model trained on another detector version's scores, or None."""
+    from equisym.generate.wallpaper.verify import DETECTOR_VERSION
+
+    if detector_version == DETECTOR_VERSION:
+        return None
+    return (f"trained on the scores of detector version {detector_version}; this equisym computes version "
+            f"{DETECTOR_VERSION}, so its accuracy may not hold: retrain it")
 
 
 def _probabilities(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

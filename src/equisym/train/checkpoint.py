@@ -10,6 +10,7 @@ adds the ``equisym`` block and makes sure nothing in it needs unpickling of a cl
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,6 +104,8 @@ def load_trained(
                     f"{p} cannot join an ensemble with {paths[0]}: their '{differ[0]}' sections differ "
                     "(members must share task, data and model; seeds, optim and trainer may differ)"
                 )
+        for warning in member_task.model_file_warnings(model_file):
+            print(f"warning: {p}: {warning}", file=sys.stderr)
         module = task.build_module(member_cfg)
         load_weights(module, model_file.state_dict, p, f"the {task.name} module of model {model_file.model['name']}")
         modules.append(module.eval())

@@ -37,6 +37,12 @@ class Task:
         """Fill in derived values (e.g. a model section from its preset); default: unchanged."""
         return cfg
 
+    def model_file_warnings(self, model_file: Any) -> list[str]:
+        """Warnings about a trained model file read for evaluation or prediction (an
+        :class:`equisym.inference.model_file.ModelFile`), e.g. features computed differently
+        since it was trained; default: none."""
+        return []
+
     def build_datamodule(self, cfg: Any) -> L.LightningDataModule:
         raise NotImplementedError
 

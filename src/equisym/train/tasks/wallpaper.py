@@ -389,6 +389,16 @@ class WallpaperClassification(Task):
     config_class = WallpaperConfig
     monitor = ("val/accuracy", "max")
 
+    def model_file_warnings(self, model_file) -> list[str]:
+        """A score model trained on another detector version's scores (see
+        :func:`equisym.inference.wallpaper.stale_features_warning`)."""
+        from equisym.inference.wallpaper import stale_features_warning, trained_detector_version
+
+        if model_file.model.get("name") not in SCORE_MODELS:
+            return []
+        warning = stale_features_warning(trained_detector_version(model_file))
+        return [warning] if warning else []
+
     def expand(self, cfg: WallpaperConfig) -> WallpaperConfig:
         if cfg.data.train_source not in SOURCES:
             raise EquisymError(f"data.train_source must be one of {', '.join(SOURCES)}; got {cfg.data.train_source!r}")
