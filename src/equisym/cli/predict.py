@@ -244,13 +244,11 @@ def _wallpaper(args, model_path, inputs, out, device, show) -> None:
     from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS
     from equisym.inference.images import read_image
     from equisym.inference.outputs import progress
-    from equisym.inference.wallpaper import DETECTOR, OPERATIONS, classify, detect, load_classifier, stale_features_warning
+    from equisym.inference.wallpaper import DETECTOR, OPERATIONS, classify, detect, load_classifier
 
     classifier = None if model_path == DETECTOR else load_classifier(model_path, device)
-    if classifier is not None and classifier.detector_version is not None:
-        warning = stale_features_warning(classifier.detector_version)
-        if warning:
-            print(f"warning: {model_path}: {warning}", file=sys.stderr)
+    for warning in classifier.warnings if classifier is not None else ():
+        print(f"warning: {model_path}: {warning}", file=sys.stderr)
     plot_dir = None
     if args.plot is not None:
         plot_dir = args.plot or os.path.splitext(str(out))[0] + "_plots"

@@ -44,8 +44,7 @@ __all__ = [
     "WallpaperClassifier",
     "load_classifier",
     "classify",
-    "trained_detector_version",
-    "stale_features_warning",
+    "model_file_warnings",
 ]
 
 DETECTOR = "wallpaper-detector"
@@ -205,15 +204,14 @@ class WallpaperClassifier:
 
     Attributes:
         network: the model; kind: its registry name; input_side: the square side (pixels) an
-            image model sees (None for the score model); detector_version: for the score model,
-            the detector version its features came from in training (1 for files that do not
-            record it), None for image models.
+            image model sees (None for the score model); warnings: :func:`model_file_warnings`
+            of its file, for the user.
     """
 
     network: torch.nn.Module
     kind: str
     input_side: int | None
-    detector_version: int | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu") -> WallpaperClassifier:
@@ -231,30 +229,28 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise EquisymError(f"{path} is a model file of the '{mf.task}' task, not a wallpaper classifier")
     kind = str(mf.model["name"])
     data = mf.config.get("data") or {}
-    side = version = None
+    side = None
     if kind != "wallpaper-scores":
         size, crop = int(data.get("size", 128)), data.get("crop")
         side = int(min(int(crop), size)) if crop else size
-    else:
-        version = trained_detector_version(mf)
-    return WallpaperClassifier(build_trained_model(mf).to(dev), kind, side, version)
+    return WallpaperClassifier(build_trained_model(mf).to(dev), kind, side, tuple(model_file_warnings(mf)))
 
 
-def trained_detector_version(model_file) -> int:
-    """The detector version whose scores a ``wallpaper-scores`` model file was trained on
-    (recorded as ``equisym.features.detector_version``; 1 for files that do not record it)."""
-    features = (model_file.checkpoint.get("equisym") or {}).get("features") or {}
-    return int(features.get("detector_version", 1))
-
-
-def stale_features_warning(detector_version: int) -> str | None:
-    """The warning for a score model trained on another detector version's scores, or None."""
+def model_file_warnings(model_file) -> list[str]:
+    """Warnings about a ``wallpaper-classification`` model file (``equisym predict`` and
+    ``equisym eval`` print them): a score model trained on the scores of another detector
+    version than this equisym computes (recorded as ``equisym.features.detector_version``;
+    files that record none were trained on version 1)."""
+    if model_file.model.get("name") != "wallpaper-scores":
+        return []
     from equisym.generate.wallpaper.verify import DETECTOR_VERSION
 
-    if detector_version == DETECTOR_VERSION:
-        return None
-    return (f"trained on the scores of detector version {detector_version}; this equisym computes version "
-            f"{DETECTOR_VERSION}, so its accuracy may not hold: retrain it")
+    features = (model_file.checkpoint.get("equisym") or {}).get("features") or {}
+    trained_on = int(features.get("detector_version", 1))
+    if trained_on == DETECTOR_VERSION:
+        return []
+    return [f"trained on the scores of detector version {trained_on}; this equisym computes version "
+            f"{DETECTOR_VERSION}, so its accuracy may not hold: retrain it"]
 
 
 def _probabilities(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -351,7 +351,7 @@ class WallpaperModule(TaskModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """A score model's file also records the detector version of its features
-        (``equisym.features.detector_version``): ``equisym predict`` warns when it differs."""
+        (``equisym.features.detector_version``): ``predict`` and ``eval`` warn when it differs."""
         super().on_save_checkpoint(checkpoint)
         if not self.is_image:
             checkpoint["equisym"]["features"] = {"detector_version": DETECTOR_VERSION}
@@ -390,14 +390,11 @@ class WallpaperClassification(Task):
     monitor = ("val/accuracy", "max")
 
     def model_file_warnings(self, model_file) -> list[str]:
-        """A score model trained on another detector version's scores (see
-        :func:`equisym.inference.wallpaper.stale_features_warning`)."""
-        from equisym.inference.wallpaper import stale_features_warning, trained_detector_version
+        """:func:`equisym.inference.wallpaper.model_file_warnings` (a score model trained on
+        another detector version's scores)."""
+        from equisym.inference.wallpaper import model_file_warnings
 
-        if model_file.model.get("name") not in SCORE_MODELS:
-            return []
-        warning = stale_features_warning(trained_detector_version(model_file))
-        return [warning] if warning else []
+        return model_file_warnings(model_file)
 
     def expand(self, cfg: WallpaperConfig) -> WallpaperConfig:
         if cfg.data.train_source not in SOURCES:
