@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -161,6 +162,13 @@ def main() -> None:
         spec += suffix
         out = REPO / args.out / (f"{model}-{source}" + ("-hierarchical" if hier else "") + (f"-{args.tag}" if args.tag else ""))
         metrics_path = out / "metrics.json"
+        if metrics_path.exists() and model == "scores":
+            trained_on = json.loads(metrics_path.read_text()).get("detector_version", 1)
+            if trained_on != DETECTOR_VERSION:  # a score model on an older detector's features: keep it aside, retrain
+                aside = out.with_name(f"{out.name}.detector-v{trained_on}")
+                shutil.rmtree(aside, ignore_errors=True)
+                out.rename(aside)
+                print(f"{spec}: trained on detector version {trained_on} features, moved to {aside.name}; retraining", flush=True)
         if not metrics_path.exists():
             cmd = [sys.executable, "-m", "equisym", "train", str(REPO / f"configs/wallpaper-{model}.yaml"), "--out", str(out),
                    "-o", f"data.train_source={source}", "-o", "trainer.progress_bar=false"]  # fmt: skip

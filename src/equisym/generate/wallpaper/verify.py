@@ -66,11 +66,13 @@ __all__ = [
     "detector_analysis",
     "snr_weighted_halves",
     "DETECTOR_VERSION",
+    "remove_background",
 ]
 
 #: Version of the detector's features (:func:`detector_analysis`); caches of its scores key on it.
 #: 2: noise floor removed from the autocorrelation, SNR-weighted split-half correlations.
-DETECTOR_VERSION = 2
+#: 3: a smooth background (least-squares quadratic surface) removed first (:func:`remove_background`).
+DETECTOR_VERSION = 3
 
 #: Score above which an operation (or every operation of a group) counts as present.
 DEFAULT_THRESHOLD = 0.9
@@ -568,12 +570,41 @@ def label_is_exact(image: np.ndarray, label: int, lattice: np.ndarray) -> tuple[
     return bool(confirm >= DEFAULT_THRESHOLD and excess < EXCESS_THRESHOLD), confirm, excess
 
 
+def remove_background(image: np.ndarray, degree: int = 2) -> np.ndarray:
+    """The image minus its least-squares polynomial surface of total degree ``degree`` (float64).
+
+    Micrographs rarely sit on a flat background: a tilted sample or scanner bow adds a plane or
+    a paraboloid, uneven illumination and vignetting multiply the pattern by a slowly varying
+    field (which adds that field times the pattern's mean). Such a background puts its power at
+    the lowest frequencies, where it swamps the autocorrelation peaks of the lattice and tilts
+    the cell average. A quadratic surface removes all of these to second order, and any
+    polynomial background of degree ≤ 2 exactly; a pattern with at least two cells across the
+    image projects little onto six smooth functions, so its symmetry is kept. Measured in
+    docs/wallpaper.md (detector version 3).
+
+    Shapes: ``(H, W)`` → ``(H, W)``.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2:
+        raise EquisymError(f"the detector needs a grey (H, W) image; got shape {img.shape}")
+    H, W = img.shape
+    y, x = np.mgrid[0:H, 0:W]
+    y = (y - (H - 1) / 2) / H
+    x = (x - (W - 1) / 2) / W
+    surfaces = np.stack([(x**i * y**j).ravel() for i in range(degree + 1) for j in range(degree + 1 - i)], axis=1)
+    coefficients, *_ = np.linalg.lstsq(surfaces, img.ravel(), rcond=None)
+    return img - (surfaces @ coefficients).reshape(H, W)
+
+
 def detector_analysis(image: np.ndarray, lattice: np.ndarray | None = None) -> VerifierResult:
-    """:func:`analyse` with the detector's settings (noise-corrected scores,
-    :data:`DETECTOR_THRESHOLD`, :data:`DETECTOR_TOLERANCE`): what ``wallpaper-detector`` reports,
-    and the 17 group scores the ``wallpaper-scores`` model is trained on and predicts from.
+    """:func:`analyse` with the detector's settings (smooth background removed by
+    :func:`remove_background`, noise-corrected scores, :data:`DETECTOR_THRESHOLD`,
+    :data:`DETECTOR_TOLERANCE`): what ``wallpaper-detector`` reports, and the 17 group scores the
+    ``wallpaper-scores`` model is trained on and predicts from.
 
     Raises:
         EquisymError: as :func:`analyse` (no lattice; halves below :data:`MIN_RELIABILITY`).
     """
-    return analyse(image, lattice=lattice, threshold=DETECTOR_THRESHOLD, tol=DETECTOR_TOLERANCE, noise_corrected=True)
+    return analyse(
+        remove_background(image), lattice=lattice, threshold=DETECTOR_THRESHOLD, tol=DETECTOR_TOLERANCE, noise_corrected=True
+    )
