@@ -117,32 +117,36 @@ def main() -> None:
 
 
 def _plot(runs: list[dict], path: Path) -> None:
-    """Grouped bars: one group per (source, condition), one bar per detector version (none where
-    that run did not measure the condition), and the last run's accuracy with the true lattice
-    given (hatched)."""
+    """One panel per source; in each, grouped bars per condition: one bar per detector version
+    (none where that run did not measure the condition), and the last run's accuracy with the
+    true lattice given (hatched)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = [(src, g) for src, r in runs[-1]["results"].items() for g in r]
+    sources = list(runs[-1]["results"])
+    conditions = list(runs[-1]["results"][sources[0]])
     bars = [(f"detector version {r['detector_version']}", r, "correct") for r in runs]
     bars.append((f"version {runs[-1]['detector_version']}, true lattice given", runs[-1], "correct_true_lattice"))
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(cols), 3.8))
-    width = 0.8 / len(bars)
     n = runs[-1]["settings"]["n"]
+    width = 0.8 / len(bars)
+    fig, axes = plt.subplots(len(sources), 1, figsize=(1.5 + 1.0 * len(conditions), 0.6 + 2.2 * len(sources)), squeeze=False)
     lowest = 100.0
-    for j, (label, run, key) in enumerate(bars):
-        acc = [100 * run["results"].get(src, {}).get(g, {}).get(key, np.nan) / n for src, g in cols]
-        lowest = min([lowest, *[a for a in acc if a == a]])
-        ax.bar([i + j * width for i in range(len(cols))], acc, width, label=label, hatch="//" if key != "correct" else None)
-    names = [f"{src}\n" + (f"σ = {g}" if " " not in g else "{}\nσ = {}".format(*g.split(" "))) for src, g in cols]
-    ax.set_xticks([i + width * (len(bars) - 1) / 2 for i in range(len(cols))], names, fontsize=7)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(80 if lowest >= 80 else 0, 100)
-    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(bars), frameon=False)
+    for ax, src in zip(axes[:, 0], sources):
+        for j, (label, run, key) in enumerate(bars):
+            acc = [100 * run["results"].get(src, {}).get(g, {}).get(key, np.nan) / n for g in conditions]
+            lowest = min([lowest, *[a for a in acc if a == a]])
+            ax.bar([i + j * width for i in range(len(conditions))], acc, width, label=label,
+                   color=f"C{j}", hatch="//" if key != "correct" else None)
+        names = [f"σ = {g}" if " " not in g else "{}\nσ = {}".format(*g.split(" ")) for g in conditions]
+        ax.set_xticks([i + width * (len(bars) - 1) / 2 for i in range(len(conditions))], names, fontsize=7)
+        ax.set_ylabel(f"{src}: accuracy (%)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylim(80 if lowest >= 80 else 0, 100)
     settings = runs[-1]["settings"]
-    ax.set_title(f"wallpaper detector: {n} images per source, {settings['size']} px, seed {settings['seed']}", fontsize=9, pad=22)
+    axes[0, 0].legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(bars), frameon=False)
+    fig.suptitle(f"wallpaper detector: {n} images per source, {settings['size']} px, seed {settings['seed']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
