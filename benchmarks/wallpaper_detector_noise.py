@@ -3,7 +3,7 @@
 For each source, background and noise level: ``--n`` generated images (all 17 groups in turn,
 ``--size`` px, cells ``--cell``, generator seed ``--seed``; intensities in [0, 1]), on a smooth
 background (``--backgrounds``, see :data:`BACKGROUNDS`: none, a tilted plane, an illumination
-gradient, vignetting), plus Gaussian noise of std σ (not clipped, seeded). Counts, per source and
+gradient, vignetting, scan-line offsets), plus Gaussian noise of std σ (not clipped, seeded). Counts, per source and
 condition (``"0.3"``: no background, σ = 0.3; ``"ramp 0.3"``: the tilted plane, σ = 0.3):
 
 - ``correct``: the detector (``verify.detector_analysis``, no lattice given) names the group;
@@ -17,8 +17,9 @@ shows the accuracy per source and σ, beside the true-lattice accuracy and besid
 given with ``--compare`` (the same benchmark, e.g. an older detector)::
 
     OMP_NUM_THREADS=1 python benchmarks/wallpaper_detector_noise.py --n 340 --seed 3003 \
-        --backgrounds none ramp illumination vignette \
-        --compare benchmarks/results/wallpaper_detector_noise_v1.json benchmarks/results/wallpaper_detector_noise_v2.json
+        --backgrounds none ramp illumination vignette scanlines \
+        --compare benchmarks/results/wallpaper_detector_noise_v1.json benchmarks/results/wallpaper_detector_noise_v2.json \
+        benchmarks/results/wallpaper_detector_noise_v3.json
 """
 
 from __future__ import annotations
@@ -50,15 +51,18 @@ def _radius2(shape: tuple[int, int]) -> np.ndarray:
     return ((x - (shape[1] - 1) / 2) / shape[1]) ** 2 + ((y - (shape[0] - 1) / 2) / shape[0]) ** 2
 
 
-#: Smooth backgrounds of real micrographs, applied to an image in [0, 1] before the noise:
+#: Backgrounds of real micrographs, ``(image in [0, 1], rng) → image``, applied before the noise:
 #: ``ramp`` adds a tilted plane (sample tilt, scanner drift) whose rise over the image is ten
 #: times the pattern's standard deviation; ``illumination`` multiplies by a gradient from 0.5 to
-#: 1.5; ``vignette`` multiplies by a Gaussian falling to 7 % in the corners.
+#: 1.5; ``vignette`` multiplies by a Gaussian falling to 7 % in the corners; ``scanlines`` adds
+#: a random offset to every row (scanning probe images), of standard deviation equal to the
+#: pattern's.
 BACKGROUNDS = {
-    "none": lambda image: image,
-    "ramp": lambda image: image + 10.0 * image.std() * _plane(image.shape),
-    "illumination": lambda image: image * (1.0 + _plane(image.shape)),
-    "vignette": lambda image: image * np.exp(-_radius2(image.shape) / (2 * 0.3**2)),
+    "none": lambda image, rng: image,
+    "ramp": lambda image, rng: image + 10.0 * image.std() * _plane(image.shape),
+    "illumination": lambda image, rng: image * (1.0 + _plane(image.shape)),
+    "vignette": lambda image, rng: image * np.exp(-_radius2(image.shape) / (2 * 0.3**2)),
+    "scanlines": lambda image, rng: image + image.std() * rng.standard_normal((image.shape[0], 1)),
 }
 
 
@@ -95,10 +99,11 @@ def main() -> None:
             for sigma in args.sigmas:
                 # the same noise for every background: conditions differ only in the background
                 rng = np.random.default_rng([args.noise_seed, int(round(sigma * 1000))])
+                background_rng = np.random.default_rng([args.noise_seed, 7])
                 counts = {"correct": 0, "refused": 0, "correct_true_lattice": 0}
                 start = time.perf_counter()
                 for s in tqdm(samples, desc=f"{source} {background} σ={sigma}", leave=False):
-                    image = BACKGROUNDS[background](s.image / 255.0) + sigma * rng.standard_normal(s.image.shape)
+                    image = BACKGROUNDS[background](s.image / 255.0, background_rng) + sigma * rng.standard_normal(s.image.shape)
                     label = _predict(image, None)
                     counts["correct"] += label == s.label
                     counts["refused"] += label is None

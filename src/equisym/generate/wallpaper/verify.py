@@ -72,7 +72,8 @@ __all__ = [
 #: Version of the detector's features (:func:`detector_analysis`); caches of its scores key on it.
 #: 2: noise floor removed from the autocorrelation, SNR-weighted split-half correlations.
 #: 3: a smooth background (least-squares quadratic surface) removed first (:func:`remove_background`).
-DETECTOR_VERSION = 3
+#: 4: the autocorrelation's noise floor estimated per spectral row and column (scan-line noise).
+DETECTOR_VERSION = 4
 
 #: Score above which an operation (or every operation of a group) counts as present.
 DEFAULT_THRESHOLD = 0.9
@@ -112,20 +113,27 @@ def reduce_basis(lattice: np.ndarray) -> np.ndarray:
 
 def _autocorrelation(image: np.ndarray) -> np.ndarray:
     """Normalised autocorrelation (overlap-corrected), centred: ``A[H-1+dy, W-1+dx]``, of the
-    image with its white-noise floor removed from the power spectrum.
+    image with its noise floor removed from the power spectrum.
 
     A periodic pattern puts its power in Bragg peaks; white noise spreads a flat floor over
-    every frequency, whose fluctuations become spurious autocorrelation peaks. The floor is
-    estimated robustly as the median power over ln 2 (the mean of an exponential law) and
-    subtracted twice over (spectral subtraction with over-subtraction, clipped at zero). Clean
-    images keep their spectrum (their median power is far below their peaks); the gain under
-    noise is measured in docs/wallpaper.md (detector version 2)."""
+    every frequency, whose fluctuations become spurious autocorrelation peaks. Scan-line noise
+    (a random offset per row, or per column, as scanning probe images have) is white along the
+    lines of the spectrum it occupies but concentrated on them, and left in it draws a ridge
+    along the scan direction in which the lattice search finds a false period. The floor is
+    therefore estimated per frequency as an additive two-way model, median of its column +
+    median of its row − median of all (never below the median of all: white noise alone gives
+    the global median), each median over ln 2 (the mean of an exponential law), and subtracted
+    twice over (spectral subtraction with over-subtraction, clipped at zero). Clean images keep
+    their spectrum (their median powers are far below their peaks, which are few on any line);
+    the gains are measured in docs/wallpaper.md (detector versions 2 and 4)."""
     x = image.astype(np.float64)
     x = x - x.mean()
     H, W = x.shape
     F = np.fft.rfft2(x, s=(2 * H, 2 * W))
     power = np.abs(F) ** 2
-    power = np.maximum(power - 2.0 * np.median(power) / np.log(2.0), 0.0)
+    overall = np.median(power)
+    floor = np.median(power, axis=0)[None, :] + np.median(power, axis=1)[:, None] - overall
+    power = np.maximum(power - 2.0 * np.maximum(floor, overall) / np.log(2.0), 0.0)
     ac = np.fft.irfft2(power, s=(2 * H, 2 * W))
     ones = np.fft.rfft2(np.ones_like(x), s=(2 * H, 2 * W))
     overlap = np.fft.irfft2(np.abs(ones) ** 2, s=(2 * H, 2 * W))
