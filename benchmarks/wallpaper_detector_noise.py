@@ -19,7 +19,7 @@ given with ``--compare`` (the same benchmark, e.g. an older detector)::
     OMP_NUM_THREADS=1 python benchmarks/wallpaper_detector_noise.py --n 340 --seed 3003 \
         --backgrounds none ramp illumination vignette scanlines \
         --compare benchmarks/results/wallpaper_detector_noise_v1.json benchmarks/results/wallpaper_detector_noise_v2.json \
-        benchmarks/results/wallpaper_detector_noise_v3.json
+        benchmarks/results/wallpaper_detector_noise_v3.json benchmarks/results/wallpaper_detector_noise_v4.json
 """
 
 from __future__ import annotations

@@ -178,8 +178,8 @@ def test_detector_survives_uneven_backgrounds():
 
 def test_detector_survives_scan_lines():
     """A random offset per row (scanning probe images), as strong as the pattern itself, leaves
-    the lattice and the group right: the autocorrelation's noise floor is estimated per spectral
-    row and column. (With one global floor, detector version 3, the row ridge gave a false
+    the lattice and the group right: the autocorrelation's noise floor includes the excess of
+    spectral rows and columns of outlying median power. (With one global floor, detector version 3, the row ridge gave a false
     period: 2 of these 17 images right.)"""
     from equisym.generate.wallpaper.verify import detector_analysis
 
