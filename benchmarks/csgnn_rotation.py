@@ -191,10 +191,12 @@ def _plot(summary: dict, path: Path, config: dict) -> None:
     fig, ax = plt.subplots(figsize=(2.2 + 1.5 * len(summary), 3.8))
     width = 0.8 / len(keys)
     for j, key in enumerate(keys):
-        means = [100 * summary[m].get(key, {"mean": 0})["mean"] for m in summary]
-        stds = [100 * summary[m].get(key, {"std": 0})["std"] for m in summary]
+        # a protocol a model has no finished run for gets no bar (not a bar at 0 %)
+        means = [100 * summary[m][key]["mean"] if key in summary[m] else float("nan") for m in summary]
+        stds = [100 * summary[m][key]["std"] if key in summary[m] else 0.0 for m in summary]
         ax.bar([i + j * width for i in range(len(summary))], means, width, yerr=stds, label=key, capsize=3)
-    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(summary))], list(summary), rotation=15, fontsize=8)
+    seeds = [f"{m}\n(n = {max(v['n'] for k, v in summary[m].items() if isinstance(v, dict) and 'n' in v)})" for m in summary]
+    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(summary))], seeds, rotation=15, fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.legend(title="train/test", fontsize=8)
