@@ -1,6 +1,8 @@
 """Wallpaper-group identification of images at inference: the classical detector or a trained classifier.
 
-- ``wallpaper-detector`` (no training, :func:`detect`): lattice from the autocorrelation,
+- ``wallpaper-detector`` (no training, :func:`detect`): smooth background removed (tilt,
+  illumination gradient, vignetting), lattice from the autocorrelation (white and scan-line
+  noise floors removed),
   lattice-averaged cells of the two halves of a checkerboard of unit cells, their
   noise-corrected cross-correlation under every lattice isometry
   (:func:`equisym.generate.wallpaper.verify.detector_analysis`); the group is the one with the

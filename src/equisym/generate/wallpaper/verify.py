@@ -24,6 +24,9 @@ Pipeline for one grey image:
 With ``noise_corrected=True`` step 3 uses two cell averages, one per colour of a checkerboard
 of unit cells, and :func:`split_correlations`: their cross-correlations divided by their
 agreement with each other, so scores do not fall with noise (the detector's setting).
+The detector (:func:`detector_analysis`) first removes a smooth background
+(:func:`remove_background`: tilt, illumination gradient, vignetting), and step 1 removes the
+noise floor of the power spectrum, white and scan-line, before the autocorrelation.
 
 Checking a label (:func:`verify_label`, :func:`label_is_exact`) uses only the image and its
 lattice: the labelled group must score at least :data:`DEFAULT_THRESHOLD` and no other
