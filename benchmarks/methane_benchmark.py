@@ -269,13 +269,16 @@ def rescore_pet(seed: int, epochs: int) -> None:
     write_json(out / "result.json", result)
 
 
-def summarise(models: list[str], seeds: list[int], epochs: int, name: str = "methane") -> None:
+def summarise(models: list[str], seeds: list[int], epochs: int, name: str = "methane", pet_overrides: list[str] | None = None) -> None:
     import numpy as np
 
     runs = {}
     for path in sorted(RUNS.glob("*-s*/result.json")):
         r = json.loads(path.read_text())
         if r.get("epochs") != epochs:
+            continue
+        if r.get("model") == "pet" and r.get("overrides", []) != list(pet_overrides or []):
+            print(f"left out {path.parent.name}: a PET run with overrides {r.get('overrides', [])}")
             continue
         runs[path.parent.name] = r
     table: dict = {}
@@ -340,7 +343,8 @@ def main() -> None:
     parser.add_argument("--name", default="methane", help="result file name under benchmarks/results/")
     parser.add_argument("-o", "--pet-override", action="append", default=[], metavar="KEY=VALUE",
                         help="override of configs/pet-methane.yaml for our PET (repeatable), e.g. -o optim.lr=0.002; "
-                        "use a fresh EQUISYM_BENCH_RUNS folder, results are reused by (model, seed, epochs)")
+                        "use a fresh EQUISYM_BENCH_RUNS folder for each variant: results are reused by (model, seed, epochs), "
+                        "and a stored PET run with other overrides stops the benchmark")
     args = parser.parse_args()
     if args.run:
         run_one(args.run, args.seeds[0], args.epochs, args.pet_override)
@@ -357,6 +361,10 @@ def main() -> None:
             for model in args.models:
                 out = result_dir(model, seed, args.epochs)
                 if (out / "result.json").exists() and not args.force:
+                    stored = json.loads((out / "result.json").read_text()).get("overrides", [])
+                    if model == "pet" and stored != args.pet_override:
+                        sys.exit(f"{out} holds a PET run with overrides {stored}, not {args.pet_override}: "
+                                 "give a fresh EQUISYM_BENCH_RUNS folder for each variant (or --force to retrain)")
                     print(f"reusing {model} seed {seed}")
                     continue
                 if args.force and out.exists():
@@ -368,7 +376,7 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--run", model, "--seeds", str(seed), "--epochs", str(args.epochs)]
                 cmd += [f"--pet-override={o}" for o in args.pet_override]
                 subprocess.run(cmd, check=True, env=env)
-    summarise(args.models, args.seeds, args.epochs, args.name)
+    summarise(args.models, args.seeds, args.epochs, args.name, args.pet_override)
 
 
 if __name__ == "__main__":
