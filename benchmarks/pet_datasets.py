@@ -109,7 +109,20 @@ def run_pet(name: str, files: dict, out: Path, epochs: int, seed: int = 0) -> No
             cmd += ["-o", "data.forces_key=null"]
     for o in PET_OVERRIDES:
         cmd += ["-o", o]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark_overrides.json").write_text(json.dumps(PET_OVERRIDES))
     subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+
+def _check_reused_overrides(out: Path) -> None:
+    """Stop (one line) when a finished PET run was trained with other ``-o`` overrides than now:
+    the table would otherwise mix variants (runs from before the overrides were recorded count as
+    none)."""
+    marker = out / "benchmark_overrides.json"
+    stored = json.loads(marker.read_text()) if marker.exists() else []
+    if stored != PET_OVERRIDES:
+        sys.exit(f"{out} holds a PET run trained with overrides {stored}, not {PET_OVERRIDES}: "
+                 "give a fresh --runs folder for each variant")
 
 
 def run_mtt(name: str, files: dict, out: Path, epochs: int, seed: int = 0) -> None:
@@ -183,7 +196,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0],
                         help="training seeds of both models (the split is always seed 0's); the table holds each seed and the mean")
     parser.add_argument("-o", "--pet-override", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override of our PET (repeatable), e.g. -o optim.warmup_epochs=0.5 for a short run")
+                        help="config override of our PET (repeatable), e.g. -o optim.warmup_epochs=0.5 for a short run; "
+                        "give each variant its own --runs folder (a finished run with other overrides stops the benchmark)")
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
     PET_OVERRIDES.extend(args.pet_override)
@@ -200,6 +214,8 @@ def main() -> None:
             for seed in args.seeds:
                 out = args.runs / (f"{name}-{model}-e{spec['epochs']}" + (f"-s{seed}" if seed else ""))
                 done = (out / "metrics.json").exists() if model == "pet" else (out / "model.pt").exists()
+                if done and model == "pet":
+                    _check_reused_overrides(out)
                 if not done and not args.summary_only:
                     (run_pet if model == "pet" else run_mtt)(name, files, out, spec["epochs"], seed)
                     done = True
