@@ -33,7 +33,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _common import write_result  # noqa: E402
+from _common import write_json, write_result  # noqa: E402
 
 DATA = Path(os.environ.get("EQUISYM_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -109,8 +109,7 @@ def run_pet(name: str, files: dict, out: Path, epochs: int, seed: int = 0) -> No
             cmd += ["-o", "data.forces_key=null"]
     for o in PET_OVERRIDES:
         cmd += ["-o", o]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark_overrides.json").write_text(json.dumps(PET_OVERRIDES))
+    write_json(out / "benchmark_overrides.json", {"overrides": PET_OVERRIDES})
     subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
@@ -119,7 +118,7 @@ def _check_reused_overrides(out: Path) -> None:
     the table would otherwise mix variants (runs from before the overrides were recorded count as
     none)."""
     marker = out / "benchmark_overrides.json"
-    stored = json.loads(marker.read_text()) if marker.exists() else []
+    stored = json.loads(marker.read_text())["overrides"] if marker.exists() else []
     if stored != PET_OVERRIDES:
         sys.exit(f"{out} holds a PET run trained with overrides {stored}, not {PET_OVERRIDES}: "
                  "give a fresh --runs folder for each variant")
