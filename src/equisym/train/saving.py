@@ -24,8 +24,9 @@ def save_atomically(trainer: L.Trainer, path: Path, keep_previous: Path | None =
     a rename, so ``path`` is always a complete checkpoint; with ``keep_previous``, the old
     ``path`` is first renamed to it. Every process calls it; the global-zero process writes."""
     tmp = path.with_name(path.name + ".tmp")
-    # a *save* option (write optimizer and loop state too), not a load: every load is weights_only=True
-    trainer.save_checkpoint(tmp, weights_only=False)
+    # Lightning's default writes the full state (optimizer, schedulers, loops: what resuming needs);
+    # every load of such a file is torch.load(weights_only=True)
+    trainer.save_checkpoint(tmp)
     if trainer.is_global_zero:
         if keep_previous is not None and path.exists():
             os.replace(path, keep_previous)
