@@ -187,6 +187,14 @@ def write_result(name: str, data: dict, results: Path | str | None = None) -> Pa
     return path
 
 
+def require_same_overrides(run: Path, stored: list[str], current: list[str], advice: str) -> None:
+    """Stop with one line when a finished run that a benchmark would reuse was trained with other
+    ``-o`` overrides than the current call's (``advice``: where to put each variant instead), so
+    a table never mixes variants."""
+    if list(stored) != list(current):
+        sys.exit(f"{run} holds a run trained with overrides {list(stored)}, not {list(current)}: {advice}")
+
+
 def median_time(fn, repeats: int, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` untimed calls, seconds."""
     for _ in range(warmup):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _common import provenance, write_json, write_result  # noqa: E402
+from _common import provenance, require_same_overrides, write_json, write_result  # noqa: E402
 
 DATA = Path(os.environ.get("EQUISYM_SHARED_DATA", REPO.parent / "shared" / "data")) / "methane"
 RUNS = Path(os.environ.get("EQUISYM_BENCH_RUNS", REPO / "runs" / "methane-bench"))
@@ -361,10 +361,10 @@ def main() -> None:
             for model in args.models:
                 out = result_dir(model, seed, args.epochs)
                 if (out / "result.json").exists() and not args.force:
-                    stored = json.loads((out / "result.json").read_text()).get("overrides", [])
-                    if model == "pet" and stored != args.pet_override:
-                        sys.exit(f"{out} holds a PET run with overrides {stored}, not {args.pet_override}: "
-                                 "give a fresh EQUISYM_BENCH_RUNS folder for each variant (or --force to retrain)")
+                    if model == "pet":
+                        stored = json.loads((out / "result.json").read_text()).get("overrides", [])
+                        require_same_overrides(out, stored, args.pet_override,
+                                               "give a fresh EQUISYM_BENCH_RUNS folder for each variant (or --force to retrain)")
                     print(f"reusing {model} seed {seed}")
                     continue
                 if args.force and out.exists():

@@ -33,7 +33,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _common import write_json, write_result  # noqa: E402
+from _common import require_same_overrides, write_json, write_result  # noqa: E402
 
 DATA = Path(os.environ.get("EQUISYM_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -119,9 +119,7 @@ def _check_reused_overrides(out: Path) -> None:
     none)."""
     marker = out / "benchmark_overrides.json"
     stored = json.loads(marker.read_text())["overrides"] if marker.exists() else []
-    if stored != PET_OVERRIDES:
-        sys.exit(f"{out} holds a PET run trained with overrides {stored}, not {PET_OVERRIDES}: "
-                 "give a fresh --runs folder for each variant")
+    require_same_overrides(out, stored, PET_OVERRIDES, "give a fresh --runs folder for each variant")
 
 
 def run_mtt(name: str, files: dict, out: Path, epochs: int, seed: int = 0) -> None:
