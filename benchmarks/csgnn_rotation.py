@@ -195,8 +195,8 @@ def _plot(summary: dict, path: Path, config: dict) -> None:
         means = [100 * summary[m][key]["mean"] if key in summary[m] else float("nan") for m in summary]
         stds = [100 * summary[m][key]["std"] if key in summary[m] else 0.0 for m in summary]
         ax.bar([i + j * width for i in range(len(summary))], means, width, yerr=stds, label=key, capsize=3)
-    seeds = [f"{m}\n(n = {max(v['n'] for k, v in summary[m].items() if isinstance(v, dict) and 'n' in v)})" for m in summary]
-    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(summary))], seeds, rotation=15, fontsize=8)
+    labels = [f"{m}\n(n = {max(v['n'] for v in summary[m].values() if isinstance(v, dict) and 'n' in v)})" for m in summary]
+    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(summary))], labels, rotation=15, fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.legend(title="train/test", fontsize=8)
