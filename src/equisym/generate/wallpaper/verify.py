@@ -49,6 +49,7 @@ from functools import lru_cache
 import numpy as np
 
 from equisym.errors import EquisymError
+from equisym.generate.wallpaper.lattice import lattice_isometries
 from equisym.generate.wallpaper.lattice_search import LINE_NOISE_FACTOR, estimate_lattice, reduce_basis, remove_background
 from equisym.geometry.plane_groups import PLANE_GROUP_SYMBOLS, AffineOp, plane_group
 
@@ -183,16 +184,6 @@ def _is_isometry(R: np.ndarray, G: np.ndarray, tol: float) -> bool:
     return bool(np.all(np.abs(R.T @ G @ R - G) <= tol * np.abs(G).max()))
 
 
-def _lattice_isometries(B: np.ndarray, tol: float) -> list[np.ndarray]:
-    """Integer matrices R (entries in −2..2) with RᵀGR ≈ G (G = BᵀB, relative ``tol``)."""
-    G = B.T @ B
-    out = []
-    for R in _basis_changes(1):
-        if _is_isometry(R, G, tol):
-            out.append(R)
-    return out
-
-
 def _correlations(T: np.ndarray, rotations: list[np.ndarray], upsample: int = 1, T2: np.ndarray | None = None):
     """Yield ``(R, C)`` with ``C[t] = Σ_u x(R u + t) x(u) / Σ x²`` for all translations t on
     the grid refined ``upsample`` times (band-limited interpolation by zero padding).
@@ -322,7 +313,7 @@ def group_scores(T: np.ndarray, basis: np.ndarray, tol: float = 0.06, upsample: 
     from scipy.ndimage import maximum_filter
 
     if correlations is None:
-        C = {R.tobytes(): c for R, c in _correlations(T, _lattice_isometries(B, tol=tol), upsample)}
+        C = {R.tobytes(): c for R, c in _correlations(T, lattice_isometries(B, tol=tol), upsample)}
     else:
         C = correlations
     # each operation may move by one fine grid step: (I − R) o only reaches a sublattice of
@@ -408,7 +399,7 @@ def analyse(
     reliability = 1.0
     if noise_corrected:
         T, T2 = cell_average(img, basis, N, parity=0), cell_average(img, basis, N, parity=1)
-        rotations = _lattice_isometries(np.asarray(basis, float).T, tol=tol)
+        rotations = lattice_isometries(np.asarray(basis, float).T, tol=tol)
         _, reliability = split_correlations(T, T2, [np.eye(2, dtype=np.int64)], upsample=1)
         if reliability < MIN_RELIABILITY:
             raise EquisymError(
