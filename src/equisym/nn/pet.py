@@ -38,6 +38,7 @@ from equisym.geometry.graph import AtomicGraph
 from equisym.geometry.switching import cosine_cutoff, smooth_cutoff
 from equisym.nn.atomistic import SpeciesBaseline, check_graph, compute_forces
 from equisym.nn.registry import FromPreset
+from equisym.physics.zbl import covalent_radii, zbl_pair_energy
 
 __all__ = ["PETConfig", "PET", "PET_PRESETS", "compute_forces"]
 
@@ -99,6 +100,11 @@ class PETConfig:
     """Edge input |r_ij| only: an exactly O(3)-invariant model (ECSE auxiliary model)."""
     min_distance: float = 1e-4
     """Atoms closer than this (Å) raise an error instead of producing NaNs."""
+    zbl: bool = False
+    """Add the ZBL screened nuclear repulsion of every pair closer than the sum of its covalent
+    radii, switched off smoothly from half that sum (:mod:`equisym.physics.zbl`): a physical
+    short-range wall where the training data has few or no close contacts. No trainable
+    parameters; the network learns the rest of the energy."""
 
     def validate(self) -> None:
         if not self.species:
@@ -308,7 +314,7 @@ class PET(FromPreset, SpeciesBaseline, nn.Module):
     __jit_unused_properties__ = ["cutoff"]
     # TorchScript constants (here and in the layers): an exported model resolves the branches
     # on them once, when it is compiled, instead of reading module attributes at every call
-    __constants__ = ["cutoff_radius", "cutoff_sq", "cutoff_width", "smooth_switch", "use_only_length"]
+    __constants__ = ["cutoff_radius", "cutoff_sq", "cutoff_width", "smooth_switch", "use_only_length", "zbl"]
 
     def __init__(self, config: PETConfig | None = None, **kwargs) -> None:
         super().__init__()
@@ -323,6 +329,11 @@ class PET(FromPreset, SpeciesBaseline, nn.Module):
         self.cutoff_width = float(config.cutoff_width)
         self.smooth_switch = config.cutoff_function == "smooth"
         self.use_only_length = bool(config.use_only_length)
+        self.zbl = bool(config.zbl)
+        # per species index: nuclear charge and covalent radius (Å) of the ZBL repulsion; derived
+        # from config.species, so not stored in model files
+        self.register_buffer("zbl_charge", torch.tensor(config.species, dtype=torch.float64), persistent=False)
+        self.register_buffer("zbl_radius", covalent_radii(config.species), persistent=False)
         d = config.d_model
         self.species_embed = nn.Embedding(len(config.species), d)
         self.blocks = nn.ModuleList(
@@ -419,6 +430,12 @@ class PET(FromPreset, SpeciesBaseline, nn.Module):
             if k < last:
                 message = block.next_message(message, x_edge, rev)
         atom_energy = atom_energy * self.energy_scale.to(dtype) + self.baseline.to(dtype)[species]
+        if self.zbl:
+            # each pair appears as two directed edges: half of its energy goes to each atom
+            si, sj = species[centers], species[neighbors]
+            charge, radius = self.zbl_charge.to(dtype), self.zbl_radius.to(dtype)
+            pair = zbl_pair_energy(r, charge[si], charge[sj], radius[si] + radius[sj])
+            atom_energy = atom_energy.index_add(0, centers, 0.5 * pair)
         energy = torch.zeros(n_structures, dtype=dtype, device=vec.device).index_add(0, structure, atom_energy)
         return {"energy": energy, "atom_energy": atom_energy}
 
