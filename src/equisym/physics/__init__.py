@@ -1,6 +1,7 @@
 """equisym.physics: the science code — Slater-Koster tight binding and the Tersoff potential
-for carbon, densities of states on the CSGNN grid, and :func:`band_energy`, the one Fermi-level
-and band-energy function (numpy or differentiable torch input)."""
+for carbon, the ZBL short-range repulsion (:mod:`equisym.physics.zbl`), densities of states on
+the CSGNN grid, and :func:`band_energy`, the one Fermi-level and band-energy function (numpy or
+differentiable torch input)."""
 
 from equisym.physics.dos import (
     ENERGY_SHIFT,
