@@ -100,3 +100,21 @@ def test_benchmark_writes_through_common_and_documents_its_command(script):
     doc = ast.get_docstring(tree)
     assert doc, f"{script.name} has no module docstring (what it measures, the command)"
     assert f"benchmarks/{script.name}" in doc, f"{script.name}'s docstring gives no command to run it"
+
+
+def test_methane_benchmark_trains_our_pet_with_the_recipes_batch(monkeypatch):
+    """The benchmark once forced batch 16 on every model, so the recipe's batch was silently replaced."""
+    import yaml
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("_methane_benchmark", BENCHMARKS / "methane_benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    recipe = yaml.safe_load((REPO / "configs" / "pet-methane.yaml").read_text())["data"]["batch_size"]
+    assert "batch_size" not in bench._data_section()
+    assert bench.pet_batch_size([]) == recipe
+    assert bench.pet_batch_size(["data.batch_size=8"]) == 8
+    # stored runs: their recorded batch, else the override, else the 16 forced before it was recorded
+    assert bench.stored_batch_size({"batch_size": 2, "overrides": []}) == 2
+    assert bench.stored_batch_size({"overrides": ["data.batch_size=4"]}) == 4
+    assert bench.stored_batch_size({"overrides": []}) == bench.PEER_BATCH_SIZE == 16
