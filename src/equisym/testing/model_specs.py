@@ -2,7 +2,8 @@
 
 :func:`model_specs` returns one :class:`~equisym.testing.conformance.ModelSpec` per registered
 model (keyed by registry name) plus the symmetrizers wrapped around a registered model
-(``ecse(pet)``, ``ecse(pointnet)``, ``rotation-averaged(pet)``). A model registered without a
+(``ecse(pet)``, ``ecse(pointnet)``, ``rotation-averaged(pet)``) and PET with its ZBL wall on
+compressed molecules (``pet+zbl``). A model registered without a
 spec here fails ``tests/nn/test_conformance.py``: add its spec when you register it.
 
 Claimed symmetries (exact, up to float rounding):
@@ -14,6 +15,7 @@ csgnn                        I_h (60 icosahedral rotations × inversion), transl
 pointnet, dgcnn              point permutations
 vn-dgcnn                     SO(3) (Haar-random), translations, point permutations
 pet, rotation-averaged(pet)  translations, atom permutations (rotations: learnt / approximate)
+pet+zbl                      the same as pet
 schnet                       O(3) (Haar-random), translations, atom permutations
 ecse(pet)                    SO(3) (Haar-random), translations, atom permutations
 ecse(pointnet)               SO(3) (Haar-random), translations, point permutations
@@ -126,6 +128,15 @@ def _molecules(dtype: torch.dtype, batch: int):
     species = np.tile([6, 1, 1, 1, 1], batch)
     structure = np.repeat(np.arange(batch), 5)
     return build_graph(pos, species, cutoff=5.0, structure=structure, dtype=dtype)
+
+
+def _compressed_molecules(dtype: torch.dtype, batch: int):
+    """:func:`_molecules` squeezed to 60 %: C–H near 0.65 Å, where PET's ZBL wall is on."""
+    from equisym.geometry.graph import build_graph
+
+    graph = _molecules(dtype, batch)
+    return build_graph(0.6 * graph.positions.double().numpy(), graph.species.numpy(), cutoff=5.0,
+                       structure=graph.structure.numpy(), dtype=dtype)
 
 
 def _rebuild(graph, positions: torch.Tensor, species: torch.Tensor):
@@ -363,6 +374,8 @@ def model_specs() -> dict[str, ModelSpec]:
                   _clouds, _split_rows, symmetries=_point_symmetries(so3, translations=True)),
         ModelSpec("pet", pet, _molecules, _split_graph, prepare=_set_baseline, symmetries=_graph_symmetries(None), forces=True,
                   script_call=_edges_call),
+        ModelSpec("pet+zbl", {**pet, "zbl": True}, _compressed_molecules, _split_graph, prepare=_set_baseline,
+                  symmetries=_graph_symmetries(None), forces=True, script_call=_edges_call),
         ModelSpec("schnet", {"name": "schnet", "preset": "tiny", "species": [1, 6]}, _molecules, _split_graph,
                   prepare=_set_baseline, symmetries=_graph_symmetries(o3), forces=True),
         ModelSpec("csgnn-dos", {"name": "csgnn-dos", "preset": "tiny", "num_energies": 20, "output": "smeared_lines"},
