@@ -14,6 +14,8 @@ Architecture (per the reference notes, written from the description, not from co
 - Atom and bond readouts at every block: ``E_i = Σ_k [H_c(x_i) + Σ_j f(r_ij) H_e(x_ij)]``,
   scaled by ``energy_scale``, plus the per-species baseline fitted on the training set.
 - Forces (and stress) are conservative, by autograd: :func:`equisym.nn.atomistic.compute_forces`.
+- Optional (``zbl: true``): the ZBL screened nuclear repulsion of pairs closer than their covalent
+  bond length (:mod:`equisym.physics.zbl`), half of each pair's energy on each atom.
 
 Symmetry: exactly invariant to permutations of atoms and to translations (only edge vectors
 enter); smooth in the positions (C¹ with the cosine cutoff, C^∞ with ``cutoff_function:
