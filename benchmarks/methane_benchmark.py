@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from _common import provenance, require_same_overrides, write_json, write_result  # noqa: E402
+from _common import provenance, write_json, write_result  # noqa: E402
 
 DATA = Path(os.environ.get("EQUISYM_SHARED_DATA", REPO.parent / "shared" / "data")) / "methane"
 RUNS = Path(os.environ.get("EQUISYM_BENCH_RUNS", REPO / "runs" / "methane-bench"))
@@ -67,6 +67,16 @@ def stored_batch_size(result: dict) -> int:
         if item.startswith("data.batch_size="):
             return int(item.split("=", 1)[1])
     return PEER_BATCH_SIZE
+
+
+def pet_run_mismatch(result: dict, pet_overrides: list[str], batch_size: int) -> str | None:
+    """Why a stored PET run is not a run of the current variant (other ``-o`` overrides, or
+    another batch than ``batch_size``), or None: one check for reusing a run and for summarising it."""
+    if result.get("overrides", []) != list(pet_overrides):
+        return f"trained with overrides {result.get('overrides', [])}, not {list(pet_overrides)}"
+    if stored_batch_size(result) != batch_size:
+        return f"trained with batch {stored_batch_size(result)}, not the {batch_size} of configs/pet-methane.yaml"
+    return None
 
 
 # ---------------------------------------------------------------------------------- our models
@@ -300,15 +310,15 @@ def summarise(models: list[str], seeds: list[int], epochs: int, name: str = "met
     import numpy as np
 
     runs = {}
+    pet_overrides = list(pet_overrides or [])
+    batch_size = pet_batch_size(pet_overrides)
     for path in sorted(RUNS.glob("*-s*/result.json")):
         r = json.loads(path.read_text())
         if r.get("epochs") != epochs:
             continue
-        if r.get("model") == "pet" and r.get("overrides", []) != list(pet_overrides or []):
-            print(f"left out {path.parent.name}: a PET run with overrides {r.get('overrides', [])}")
-            continue
-        if r.get("model") == "pet" and stored_batch_size(r) != pet_batch_size(pet_overrides or []):
-            print(f"left out {path.parent.name}: a PET run trained with batch {stored_batch_size(r)}")
+        reason = pet_run_mismatch(r, pet_overrides, batch_size) if r.get("model") == "pet" else None
+        if reason:
+            print(f"left out {path.parent.name}: a PET run {reason}")
             continue
         runs[path.parent.name] = r
     table: dict = {}
@@ -394,11 +404,10 @@ def main() -> None:
                 if (out / "result.json").exists() and not args.force:
                     if model == "pet":
                         stored = json.loads((out / "result.json").read_text())
-                        advice = "give a fresh EQUISYM_BENCH_RUNS folder for each variant (or --force to retrain)"
-                        require_same_overrides(out, stored.get("overrides", []), args.pet_override, advice)
-                        if stored_batch_size(stored) != pet_batch_size(args.pet_override):
-                            sys.exit(f"{out} holds a PET run trained with batch {stored_batch_size(stored)}, not the "
-                                     f"{pet_batch_size(args.pet_override)} of configs/pet-methane.yaml: {advice}")
+                        reason = pet_run_mismatch(stored, args.pet_override, pet_batch_size(args.pet_override))
+                        if reason:
+                            sys.exit(f"{out} holds a PET run {reason}: give a fresh EQUISYM_BENCH_RUNS folder for each "
+                                     "variant (or --force to retrain)")
                     print(f"reusing {model} seed {seed}")
                     continue
                 if args.force and out.exists():

@@ -118,3 +118,7 @@ def test_methane_benchmark_trains_our_pet_with_the_recipes_batch(monkeypatch):
     assert bench.stored_batch_size({"batch_size": 2, "overrides": []}) == 2
     assert bench.stored_batch_size({"overrides": ["data.batch_size=4"]}) == 4
     assert bench.stored_batch_size({"overrides": []}) == bench.PEER_BATCH_SIZE == 16
+    # one check decides both reuse and the summary: same overrides and same batch, else the reason
+    assert bench.pet_run_mismatch({"overrides": [], "batch_size": recipe}, [], recipe) is None
+    assert "batch 16" in bench.pet_run_mismatch({"overrides": []}, [], 4)
+    assert "overrides" in bench.pet_run_mismatch({"overrides": ["optim.lr=0.001"], "batch_size": 4}, [], 4)
